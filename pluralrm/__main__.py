@@ -1,0 +1,3 @@
+from pluralrm.cli import main
+
+raise SystemExit(main())
