@@ -20,3 +20,7 @@ __all__ = [
     "group_attributes",
     "parse_group_spec",
 ]
+
+from pluralrm.data.pairs import CanonicalPairs, canonicalize, canonicalize_dataset  # noqa: E402
+
+__all__ += ["CanonicalPairs", "canonicalize", "canonicalize_dataset"]
