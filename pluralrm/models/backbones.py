@@ -1,0 +1,136 @@
+"""Fast backbones: hashed n-gram bags and frozen precomputed embeddings.
+
+A backbone maps featurized inputs ``{name: [B, L]}`` to features ``[B, D]`` (``features``),
+says its width (``dim``) and which of its parameters train (``is_trainable``). Transformer
+backbones live in ``pluralrm.models.transformer``; ``build_backbone`` picks by config.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from pluralrm.data.featurize import Featurizer, HashingFeaturizer
+from pluralrm.models.config import BackboneConfig
+
+Array = jax.Array
+
+
+class MLP(nnx.Module):
+    """LayerNorm → (Linear → GELU) per hidden width. ``[B, D_in] -> [B, D_out]``.
+
+    Deterministic on purpose (no dropout): a model's state is then only its parameters, which
+    keeps checkpoints and bit-exact resume simple; group dropout regularises instead.
+    """
+
+    def __init__(self, in_dim: int, hidden_dims: Sequence[int], rngs: nnx.Rngs):
+        self.norm = nnx.LayerNorm(in_dim, rngs=rngs)
+        dims = [in_dim, *hidden_dims]
+        self.layers = nnx.List(
+            [nnx.Linear(a, b, rngs=rngs) for a, b in zip(dims[:-1], dims[1:])]
+        )
+        self.out_dim = dims[-1]
+
+    def __call__(self, x: Array) -> Array:
+        x = self.norm(x)
+        for layer in self.layers:
+            x = jax.nn.gelu(layer(x))
+        return x
+
+
+class HashingBackbone(nnx.Module):
+    """Embedding bag over hashed n-gram ids, then an MLP.
+
+    ``features({"ids": [B, L]})``: the sum of the ids' embeddings divided by sqrt(count)
+    (id 0 is padding and contributes nothing), then LayerNorm and the MLP → ``[B, D]``.
+    """
+
+    def __init__(self, config: BackboneConfig, rngs: nnx.Rngs):
+        self.config = config
+        init = nnx.initializers.normal(stddev=1.0)
+        self.embed = nnx.Embed(config.num_buckets, config.embed_dim, embedding_init=init, rngs=rngs)
+        self.mlp = MLP(config.embed_dim, config.hidden_dims, rngs)
+        self.dim = self.mlp.out_dim
+
+    def features(self, inputs: dict[str, Array]) -> Array:
+        ids = inputs["ids"]  # [B, L]
+        mask = (ids > 0).astype(self.embed.embedding.dtype)  # [B, L]
+        vectors = self.embed(ids) * mask[..., None]  # [B, L, E]
+        count = jnp.sum(mask, axis=-1, keepdims=True)  # [B, 1]
+        pooled = jnp.sum(vectors, axis=1) / jnp.sqrt(jnp.maximum(count, 1.0))  # [B, E]
+        return self.mlp(pooled)
+
+    def is_trainable(self, path: tuple) -> bool:
+        return True
+
+    def featurizer(self) -> Featurizer:
+        return hashing_featurizer(self.config)
+
+
+class FrozenBackbone(nnx.Module):
+    """Precomputed embeddings → optional MLP. ``features({"embedding": [B, E]}) -> [B, D]``.
+
+    The embeddings come from a pretrained encoder run once over the data (see
+    ``pluralrm.models.embedding_cache``); only the MLP (and the head) train: the cheap regime in
+    which PAL-style pluralistic reward models are usually fit.
+    """
+
+    def __init__(self, config: BackboneConfig, input_dim: int, rngs: nnx.Rngs):
+        self.config = config
+        self.mlp = MLP(input_dim, config.hidden_dims, rngs)
+        self.dim = self.mlp.out_dim
+
+    def features(self, inputs: dict[str, Array]) -> Array:
+        return self.mlp(inputs["embedding"].astype(jnp.float32))
+
+    def is_trainable(self, path: tuple) -> bool:
+        return True
+
+
+def hashing_featurizer(config: BackboneConfig) -> HashingFeaturizer:
+    """The featurizer whose ids a HashingBackbone with this config reads."""
+    return HashingFeaturizer(
+        num_buckets=config.num_buckets,
+        char_ngrams=config.char_ngrams,
+        word_ngrams=config.word_ngrams,
+        max_length=config.max_length,
+        buckets=config.buckets,
+    )
+
+
+def build_backbone(config: BackboneConfig, rngs: nnx.Rngs) -> tuple[nnx.Module, Featurizer]:
+    """Builds the backbone named by ``config.type`` and the featurizer that feeds it.
+
+    Pretrained weights (transformer, frozen) are read from ``config.path`` here, never
+    downloaded.
+    """
+    if config.type == "hashing":
+        return HashingBackbone(config, rngs), hashing_featurizer(config)
+    if config.type == "frozen":
+        from pluralrm.models.embedding_cache import EmbeddingFeaturizer
+
+        featurizer = EmbeddingFeaturizer(
+            path=config.path,
+            pooling=config.pooling,
+            max_length=config.max_length,
+            cache_dir=config.embedding_cache,
+        )
+        return FrozenBackbone(config, featurizer.dim, rngs), featurizer
+    from pluralrm.models.transformer import TransformerBackbone, TransformerBackboneConfig
+
+    backbone = TransformerBackbone.from_config(
+        TransformerBackboneConfig(
+            path=config.path,
+            pooling=config.pooling,
+            dtype=config.dtype,
+            trainable=config.trainable,
+            top_k_layers=config.top_k_layers,
+            remat=config.remat,
+            max_length=config.max_length,
+            buckets=tuple(b for b in config.buckets if b <= config.max_length) or (config.max_length,),
+        ),
+        rngs=rngs,
+    )
+    return backbone, backbone.featurizer()

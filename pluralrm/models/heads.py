@@ -1,0 +1,430 @@
+"""Group-conditioned reward heads.
+
+Every head reads a reward out of backbone features ``[B, D]`` for a group given as attribute
+ids ``group_ids: [B, A]`` (id 0 = unknown) and, for heads that model individuals, annotator
+ids ``[B]`` (0 = unknown). The contract:
+
+- ``head(features, group_ids, annotator_ids=None) -> rewards [B]``
+- ``head.all_groups(features) -> rewards [B, G]`` for the schema's G groups, in one pass;
+  column g equals ``head(features, groups[g] for every row)`` exactly (same ops, same dtype).
+- ``head.pair_gap(f_chosen, f_rejected, group_ids, annotator_ids) -> PairGap`` what the
+  pairwise loss consumes.
+- ``head.regularization() -> scalar`` the head's penalty (shrinkage), added to the loss.
+
+Unknown ids contribute nothing: an attribute with id 0 adds no offset/embedding, so a row whose
+attributes are all unknown gets the shared (population) reward. The trainer masks attribute ids
+to 0 at random (group dropout) so that the shared reward is trained to be the population's.
+
+All heads share one structure: a trunk ``h = relu(W features + b)`` of width H, then a readout
+linear in h with group-specific parameters. Keeping the group-dependence in the readout is what
+makes ``all_groups`` cost O(G·H) per row on top of one backbone and trunk pass, and what makes
+its columns equal the per-row call exactly.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from pluralrm.losses import probit_scale
+from pluralrm.models.config import HeadConfig
+
+Array = jax.Array
+
+
+class PairGap(NamedTuple):
+    """What a pairwise loss needs. ``gap: [B]`` (or ``[B, K]`` per prototype, then
+    ``log_weights: [B, K]`` are the log mixing weights of the latent-class likelihood)."""
+
+    gap: Array
+    log_weights: Array | None = None
+
+
+class GroupTable(nnx.Variable):
+    """The schema's groups as attribute ids ``[G, A]``: saved with the model, never trained."""
+
+
+class AttributeTables(nnx.Module):
+    """One zero-initialised embedding table per group attribute, summed over attributes.
+
+    ``lookup(group_ids [..., A]) -> [..., width]``; id 0 (unknown) contributes zero.
+    """
+
+    def __init__(self, sizes: tuple[int, ...], width: int, rngs: nnx.Rngs):
+        zeros = nnx.initializers.zeros_init()
+        self.tables = nnx.List(
+            [nnx.Embed(size, width, embedding_init=zeros, rngs=rngs) for size in sizes]
+        )
+        self.width = width
+
+    def lookup(self, group_ids: Array) -> Array:
+        out = jnp.zeros(group_ids.shape[:-1] + (self.width,), jnp.float32)
+        for a, table in enumerate(self.tables):
+            ids = group_ids[..., a]
+            out = out + table(ids) * (ids > 0).astype(jnp.float32)[..., None]
+        return out
+
+    def squared_norm(self) -> Array:
+        return sum((jnp.sum(t.embedding[...] ** 2) for t in self.tables), jnp.zeros(()))
+
+
+class AnnotatorTable(nnx.Module):
+    """Per-annotator offsets ``[num_annotators + 1, width]``; row 0 (unknown) contributes zero."""
+
+    def __init__(self, num_annotators: int, width: int, rngs: nnx.Rngs):
+        zeros = nnx.initializers.zeros_init()
+        self.table = nnx.Embed(num_annotators + 1, width, embedding_init=zeros, rngs=rngs)
+
+    def lookup(self, annotator_ids: Array) -> Array:
+        return self.table(annotator_ids) * (annotator_ids > 0).astype(jnp.float32)[..., None]
+
+    def squared_norm(self) -> Array:
+        return jnp.sum(self.table.embedding[...] ** 2)
+
+
+def tree_sum(x: Array) -> Array:
+    """Sum over the last axis by pairwise halving: ``[..., H] -> [...]``.
+
+    Unlike ``jnp.sum``, whose reduction order XLA may choose differently for different leading
+    shapes, this is a fixed sequence of elementwise adds, so the result for one row does not
+    depend on how many rows or groups are computed with it. That is what makes
+    ``all_groups(...)[:, g]`` bitwise equal to the per-row call.
+    """
+    n = x.shape[-1]
+    width = 1 << max(n - 1, 0).bit_length()
+    if width != n:
+        x = jnp.concatenate([x, jnp.zeros(x.shape[:-1] + (width - n,), x.dtype)], axis=-1)
+    while x.shape[-1] > 1:
+        half = x.shape[-1] // 2
+        x = x[..., :half] + x[..., half:]
+    return x[..., 0]
+
+
+def softmax(logits: Array) -> Array:
+    """Softmax over the last axis with a ``tree_sum`` normaliser (shape-independent rounding)."""
+    z = jnp.exp(logits - jnp.max(logits, axis=-1, keepdims=True))
+    return z / tree_sum(z)[..., None]
+
+
+def linear_readout(h: Array, v: Array, c: Array) -> Array:
+    """``Σ_j h_j v_j + c`` with broadcasting: h ``[B, 1, H]``, v ``[B|1, G, H]``, c ``[B|1, G]``
+    → ``[B, G]`` (see ``tree_sum`` for why not ``jnp.sum``)."""
+    shape = jnp.broadcast_shapes(h.shape, v.shape)
+    out = tree_sum(jnp.broadcast_to(h, shape) * jnp.broadcast_to(v, shape))
+    return out + jnp.broadcast_to(c, out.shape)
+
+
+def _bcast(x: Array, like: Array) -> Array:
+    return jnp.broadcast_to(x, like.shape)
+
+
+class Head(nnx.Module):
+    """Shared trunk and the group-readout protocol; subclasses define ``readout_params``."""
+
+    def __init__(self, in_dim: int, config: HeadConfig, group_ids: np.ndarray, rngs: nnx.Rngs):
+        self.config = config
+        self.trunk = nnx.Linear(in_dim, config.hidden_dim, rngs=rngs)
+        self.groups = GroupTable(jnp.asarray(group_ids, jnp.int32))  # [G, A]
+
+    # -- subclass hooks
+    def readout_params(self, group_ids: Array, annotator_ids: Array | None) -> tuple[Array, Array]:
+        """Group-specific readout: ``group_ids [..., A]`` → (v ``[..., H]``, c ``[...]``)."""
+        raise NotImplementedError
+
+    def regularization(self) -> Array:
+        return jnp.zeros(())
+
+    # -- the contract
+    def hidden(self, features: Array) -> Array:
+        """``[B, H]`` trunk activations. ReLU, not GELU: its result is exact whatever XLA fuses
+        it with, while GELU's tanh approximation can round differently in the per-row and the
+        all-groups programs (seen on XLA CPU), which would break their bitwise equality."""
+        return jax.nn.relu(self.trunk(features))
+
+    def __call__(self, features: Array, group_ids: Array, annotator_ids: Array | None = None) -> Array:
+        h = self.hidden(features)
+        v, c = self.readout_params(group_ids, annotator_ids)  # [B, H], [B]
+        return linear_readout(h[:, None, :], v[:, None, :], c[:, None])[:, 0]
+
+    def all_groups(self, features: Array) -> Array:
+        h = self.hidden(features)
+        v, c = self.readout_params(self.groups[...], None)  # [G, H], [G]
+        return linear_readout(h[:, None, :], v[None], c[None])  # [B, G]
+
+    def pair_gap(
+        self, f_chosen: Array, f_rejected: Array, group_ids: Array, annotator_ids: Array | None = None
+    ) -> PairGap:
+        return PairGap(
+            self(f_chosen, group_ids, annotator_ids) - self(f_rejected, group_ids, annotator_ids)
+        )
+
+    def all_groups_pair_gap(self, f_chosen: Array, f_rejected: Array) -> PairGap:
+        """The pairwise quantity under every group: gap ``[B, G]`` (mixture: ``[B, G, K]``)."""
+        return PairGap(self.all_groups(f_chosen) - self.all_groups(f_rejected))
+
+
+class PooledHead(Head):
+    """One reward for everyone: r = w·h + b (ignores groups)."""
+
+    def __init__(self, in_dim, config, group_ids, sizes, num_annotators, rngs):
+        super().__init__(in_dim, config, group_ids, rngs)
+        self.w = nnx.Param(nnx.initializers.lecun_normal()(rngs.params(), (config.hidden_dim, 1))[:, 0])
+        self.b = nnx.Param(jnp.zeros(()))
+
+    def readout_params(self, group_ids, annotator_ids):
+        shape = group_ids.shape[:-1]
+        return jnp.broadcast_to(self.w[...], shape + self.w.shape), jnp.broadcast_to(self.b[...], shape)
+
+
+class ConditionedHead(PooledHead):
+    """FiLM of the trunk by additive attribute embeddings: r_g = w·(h ⊙ (1 + γ_g) + β_g) + b.
+
+    γ_g and β_g are sums of one embedding per attribute value, so an unseen *combination* of
+    known values (a language never seen with that country) still gets a reward built from what
+    each value taught. Since the readout is linear, this equals r_g = v_g·h + c_g with
+    v_g = w ⊙ (1 + γ_g), c_g = w·β_g + b.
+
+    Reference: Perez et al. (2018), "FiLM: Visual reasoning with a general conditioning layer".
+    """
+
+    def __init__(self, in_dim, config, group_ids, sizes, num_annotators, rngs):
+        super().__init__(in_dim, config, group_ids, sizes, num_annotators, rngs)
+        self.gamma = AttributeTables(sizes, config.hidden_dim, rngs)
+        self.beta = AttributeTables(sizes, config.hidden_dim, rngs)
+
+    def readout_params(self, group_ids, annotator_ids):
+        gamma, beta = self.gamma.lookup(group_ids), self.beta.lookup(group_ids)
+        w = _bcast(self.w[...], gamma)
+        v = w * (1.0 + gamma)
+        c = tree_sum(w * beta)
+        return v, c + _bcast(self.b[...], c)
+
+    def regularization(self):
+        lam = self.config.shrinkage
+        return lam * (self.gamma.squared_norm() + self.beta.squared_norm())
+
+
+class PerGroupHead(PooledHead):
+    """Hierarchical random effects: global → group value → annotator.
+
+    r = (w + Σ_a δ_a[g_a] + δ_annotator)·h + (b + Σ_a c_a[g_a] + c_annotator), with L2 penalties
+    ``shrinkage`` on group offsets and ``annotator_shrinkage`` on annotator offsets (Gaussian
+    priors centred on the shared head): a small group's offsets stay near the shared head, a
+    large group's data outweighs the penalty. Annotator offsets (``use_annotators``) apply when
+    the annotator is known (training, few-shot); ``all_groups`` uses group offsets only.
+    """
+
+    def __init__(self, in_dim, config, group_ids, sizes, num_annotators, rngs):
+        super().__init__(in_dim, config, group_ids, sizes, num_annotators, rngs)
+        width = config.hidden_dim + 1  # weight offsets and a bias offset in one table
+        self.offsets = AttributeTables(sizes, width, rngs)
+        self.annotators = (
+            AnnotatorTable(num_annotators, width, rngs)
+            if config.use_annotators and num_annotators > 0
+            else None
+        )
+
+    def readout_params(self, group_ids, annotator_ids):
+        off = self.offsets.lookup(group_ids)  # [..., H + 1]
+        if self.annotators is not None and annotator_ids is not None:
+            off = off + self.annotators.lookup(annotator_ids)
+        dw, db = off[..., :-1], off[..., -1]
+        return _bcast(self.w[...], dw) + dw, _bcast(self.b[...], db) + db
+
+    def regularization(self):
+        reg = self.config.shrinkage * self.offsets.squared_norm()
+        if self.annotators is not None:
+            reg = reg + self.config.annotator_shrinkage * self.annotators.squared_norm()
+        return reg
+
+
+class MixtureHead(Head):
+    """K latent reward prototypes r_k = w_k·h + b_k, mixed per annotator and group.
+
+    Mixing weights π = softmax(a_0 + Σ_a A_a[g_a] + L[annotator]); the reward for a known judge
+    is Σ_k π_k r_k, and the training likelihood is the latent-class one,
+    P(chosen ≻ rejected) = Σ_k π_k sigmoid(Δr_k) (``losses.mixture_bradley_terry``). Without
+    group labels the annotator logits L carry everything (ideal-point / latent-class models);
+    ``adapt_annotator`` fits L for a new annotator from a few comparisons, all else frozen.
+    """
+
+    def __init__(self, in_dim, config, group_ids, sizes, num_annotators, rngs):
+        super().__init__(in_dim, config, group_ids, rngs)
+        k, hdim = config.num_prototypes, config.hidden_dim
+        self.w = nnx.Param(nnx.initializers.lecun_normal()(rngs.params(), (k, hdim)))  # [K, H]
+        self.b = nnx.Param(jnp.zeros((k,)))
+        self.logits = nnx.Param(jnp.zeros((k,)))
+        self.group_logits = AttributeTables(sizes, k, rngs)
+        self.annotators = AnnotatorTable(num_annotators, k, rngs) if num_annotators > 0 else None
+
+    def prototype_rewards(self, features: Array) -> Array:
+        """``[B, K]``: every prototype's reward."""
+        h = self.hidden(features)
+        return linear_readout(h[:, None, :], self.w[...][None], self.b[...][None])  # [B, K]
+
+    def mixing_logits(self, group_ids: Array, annotator_ids: Array | None) -> Array:
+        """``[..., K]`` unnormalised log mixing weights."""
+        logits = self.group_logits.lookup(group_ids)
+        logits = logits + _bcast(self.logits[...], logits)
+        if self.annotators is not None and annotator_ids is not None:
+            logits = logits + self.annotators.lookup(annotator_ids)
+        return logits
+
+    def __call__(self, features, group_ids, annotator_ids=None):
+        r = self.prototype_rewards(features)  # [B, K]
+        pi = softmax(self.mixing_logits(group_ids, annotator_ids))  # [B, K]
+        return linear_readout(r[:, None, :], pi[:, None, :], jnp.zeros((1, 1)))[:, 0]
+
+    def all_groups(self, features):
+        r = self.prototype_rewards(features)
+        pi = softmax(self.mixing_logits(self.groups[...], None))  # [G, K]
+        return linear_readout(r[:, None, :], pi[None], jnp.zeros((1, 1)))  # [B, G]
+
+    def pair_gap(self, f_chosen, f_rejected, group_ids, annotator_ids=None):
+        gaps = self.prototype_rewards(f_chosen) - self.prototype_rewards(f_rejected)
+        log_w = jax.nn.log_softmax(self.mixing_logits(group_ids, annotator_ids), axis=-1)
+        return PairGap(gaps, log_w)
+
+    def all_groups_pair_gap(self, f_chosen, f_rejected):
+        gaps = self.prototype_rewards(f_chosen) - self.prototype_rewards(f_rejected)  # [B, K]
+        log_w = jax.nn.log_softmax(self.mixing_logits(self.groups[...], None), axis=-1)  # [G, K]
+        shape = (gaps.shape[0], log_w.shape[0], gaps.shape[1])
+        return PairGap(
+            jnp.broadcast_to(gaps[:, None, :], shape), jnp.broadcast_to(log_w[None], shape)
+        )
+
+    def regularization(self):
+        reg = self.config.shrinkage * self.group_logits.squared_norm()
+        if self.annotators is not None:
+            reg = reg + self.config.annotator_shrinkage * self.annotators.squared_norm()
+        return reg
+
+
+class DistributionalHead(ConditionedHead):
+    """A mean and a within-group spread of reward per (response, group).
+
+    Each member of group g values response y at u = (v_g + ε)·h(y) + c_g with
+    ε ~ N(0, diag(exp(2ρ_g))), ρ_g = ρ_0 + Σ_a R_a[g_a]: the mean is the conditioned head's
+    reward and the spread is sqrt(Σ_j exp(2ρ_gj) h_j²). A comparison's members disagree more
+    when the responses differ along high-variance directions:
+    P(chosen ≻ rejected | g) = E[sigmoid(Δu)] ≈ sigmoid(Δμ / sqrt(1 + π Var(Δu) / 8)),
+    with Var(Δu) = Σ_j exp(2ρ_gj) Δh_j² (random-coefficient / Thurstone-style utility).
+    """
+
+    def __init__(self, in_dim, config, group_ids, sizes, num_annotators, rngs):
+        super().__init__(in_dim, config, group_ids, sizes, num_annotators, rngs)
+        self.log_scale = nnx.Param(jnp.full((config.hidden_dim,), np.log(0.1), jnp.float32))
+        self.log_scale_offsets = AttributeTables(sizes, config.hidden_dim, rngs)
+
+    def variances(self, group_ids: Array) -> Array:
+        """``[..., H]`` per-direction variances exp(2ρ_g)."""
+        off = self.log_scale_offsets.lookup(group_ids)
+        return jnp.exp(2.0 * (_bcast(self.log_scale[...], off) + off))
+
+    def spread(self, features: Array, group_ids: Array) -> Array:
+        """``[B]`` within-group standard deviation of the reward of each response."""
+        h = self.hidden(features)
+        return jnp.sqrt(tree_sum(self.variances(group_ids) * h**2))
+
+    def pair_spread(self, f_chosen: Array, f_rejected: Array, group_ids: Array) -> Array:
+        """``[B]`` within-group standard deviation of the reward gap."""
+        dh = self.hidden(f_chosen) - self.hidden(f_rejected)
+        return jnp.sqrt(tree_sum(self.variances(group_ids) * dh**2))
+
+    def pair_gap(self, f_chosen, f_rejected, group_ids, annotator_ids=None):
+        mean_gap = self(f_chosen, group_ids) - self(f_rejected, group_ids)
+        sd = self.pair_spread(f_chosen, f_rejected, group_ids)
+        return PairGap(mean_gap / probit_scale(sd**2))
+
+    def all_groups_pair_gap(self, f_chosen, f_rejected):
+        mean_gap = self.all_groups(f_chosen) - self.all_groups(f_rejected)  # [B, G]
+        dh = self.hidden(f_chosen) - self.hidden(f_rejected)  # [B, H]
+        var = self.variances(self.groups[...])  # [G, H]
+        shape = (dh.shape[0], var.shape[0], dh.shape[1])
+        pair_var = tree_sum(jnp.broadcast_to(var[None], shape) * jnp.broadcast_to(dh[:, None, :] ** 2, shape))
+        return PairGap(mean_gap / probit_scale(pair_var))
+
+    def regularization(self):
+        return super().regularization() + self.config.shrinkage * self.log_scale_offsets.squared_norm()
+
+
+class ValuesHead(Head):
+    """Value-decomposed reward: K value scores per response, weighted per group.
+
+    v(x, y) = U h + u_0 ∈ R^K (one linear score per value dimension on the shared trunk), and
+    r_g = w_g·v + b_g with w_g = w_0 + Σ_a Ω_a[g_a] (conditioned on attributes like the
+    conditioned head, shrunk toward the shared w_0 by ``shrinkage``). Trained only through the
+    pairwise loss, v is identifiable up to an invertible linear map (r_g = (w_g A⁻¹)·(A v));
+    per-response value labels, when given, pin it down through an auxiliary regression loss.
+    """
+
+    def __init__(self, in_dim, config, group_ids, sizes, num_annotators, rngs):
+        super().__init__(in_dim, config, group_ids, rngs)
+        k = config.num_values or len(config.value_names)
+        if k < 1:
+            from pluralrm.errors import ConfigError
+
+            raise ConfigError("the values head needs head.num_values >= 1 or head.value_names")
+        self.num_values = k
+        self.u = nnx.Param(nnx.initializers.lecun_normal()(rngs.params(), (k, config.hidden_dim)))
+        self.u0 = nnx.Param(jnp.zeros((k,)))
+        self.w0 = nnx.Param(jnp.full((k,), 1.0 / np.sqrt(k), jnp.float32))
+        self.b0 = nnx.Param(jnp.zeros(()))
+        self.offsets = AttributeTables(sizes, k + 1, rngs)
+
+    def value_scores(self, features: Array) -> Array:
+        """``[B, K]`` value scores v(x, y)."""
+        h = self.hidden(features)
+        return linear_readout(h[:, None, :], self.u[...][None], self.u0[...][None])
+
+    def value_weights(self, group_ids: Array) -> tuple[Array, Array]:
+        """Per-group value weights ``[..., K]`` and bias ``[...]``."""
+        off = self.offsets.lookup(group_ids)
+        dw, db = off[..., :-1], off[..., -1]
+        return _bcast(self.w0[...], dw) + dw, _bcast(self.b0[...], db) + db
+
+    def __call__(self, features, group_ids, annotator_ids=None):
+        v = self.value_scores(features)  # [B, K]
+        w, b = self.value_weights(group_ids)  # [B, K], [B]
+        return linear_readout(v[:, None, :], w[:, None, :], b[:, None])[:, 0]
+
+    def all_groups(self, features):
+        v = self.value_scores(features)
+        w, b = self.value_weights(self.groups[...])  # [G, K], [G]
+        return linear_readout(v[:, None, :], w[None], b[None])
+
+    def regularization(self):
+        return self.config.shrinkage * self.offsets.squared_norm()
+
+
+HEADS = {
+    "pooled": PooledHead,
+    "conditioned": ConditionedHead,
+    "per_group": PerGroupHead,
+    "mixture": MixtureHead,
+    "distributional": DistributionalHead,
+    "values": ValuesHead,
+}
+
+
+def build_head(
+    config: HeadConfig,
+    in_dim: int,
+    group_ids: np.ndarray,
+    sizes: tuple[int, ...],
+    num_annotators: int,
+    rngs: nnx.Rngs,
+) -> Head:
+    """Builds the head named by ``config.type``.
+
+    Args:
+      config: the head configuration.
+      in_dim: backbone feature width D.
+      group_ids: ``[G, A]`` the schema's groups as ids (``GroupSchema.group_ids()``).
+      sizes: per attribute, vocabulary size + 1 (``GroupSchema.sizes``).
+      num_annotators: number of known annotators (ids 1..n; 0 = unknown).
+    """
+    return HEADS[config.type](in_dim, config, group_ids, sizes, num_annotators, rngs)

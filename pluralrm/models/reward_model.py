@@ -1,0 +1,527 @@
+"""RewardModel = backbone + head + GroupSchema + featurizer, saved without pickle.
+
+``RewardNet`` is the NNX module (backbone and head); ``RewardModel`` wraps it with what turns
+texts and group names into its inputs (the featurizer, the schema, the annotator vocabulary)
+and offers the scoring conveniences: ``score``, ``score_all_groups``, ``predict_preference``,
+``predict`` and ``predict_all_groups``. Inference runs through ``jax.jit`` over the split
+(graphdef, state) — compiled once per length bucket and batch size, reused after.
+
+A saved model directory holds::
+
+    model.json       format tag, ModelConfig, featurizer config, per-group temperatures
+    schema.json      GroupSchema (attributes, vocabularies, groups)
+    annotators.json  annotator vocabulary (id = index + 1; 0 = unknown)
+    weights/         Orbax checkpoint of the parameters (and the group table)
+"""
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from pluralrm.configs import from_dict, to_dict
+from pluralrm.data.featurize import Featurizer, featurizer_from_config, pair_inputs
+from pluralrm.data.schema import GroupSchema
+from pluralrm.errors import CheckpointError, ConfigError, DataError
+from pluralrm.models.backbones import build_backbone
+from pluralrm.models.config import ModelConfig
+from pluralrm.models.heads import GroupTable, Head, PairGap, build_head
+
+Array = jax.Array
+MODEL_FORMAT = "pluralrm-model"
+MODEL_VERSION = 1
+FALLBACKS = ("pooled", "error", "nearest")
+
+
+class RewardNet(nnx.Module):
+    """The trainable network: ``backbone.features`` then ``head``."""
+
+    def __init__(self, backbone: nnx.Module, head: Head):
+        self.backbone = backbone
+        self.head = head
+
+    def features(self, inputs: dict[str, Array]) -> Array:
+        """``{name: [B, L]}`` → ``[B, D]``."""
+        return self.backbone.features(inputs)
+
+    def pair_features(self, inputs: dict[str, Array]) -> tuple[Array, Array]:
+        """``{name: [B, 2, L]}`` → chosen and rejected features ``[B, D]`` in one backbone pass."""
+        flat = {k: v.reshape((-1,) + v.shape[2:]) for k, v in inputs.items()}  # [2B, L]
+        f = self.features(flat).reshape((-1, 2) + (self.backbone.dim,))
+        return f[:, 0], f[:, 1]
+
+    def rewards(self, inputs, group_ids, annotator_ids=None) -> Array:
+        """``[B]`` rewards of single responses for the given groups."""
+        return self.head(self.features(inputs), group_ids, annotator_ids)
+
+    def all_group_rewards(self, inputs) -> Array:
+        """``[B, G]`` rewards under every schema group (one backbone pass)."""
+        return self.head.all_groups(self.features(inputs))
+
+    def pair_gap(self, inputs, group_ids, annotator_ids=None) -> PairGap:
+        f_c, f_r = self.pair_features(inputs)
+        return self.head.pair_gap(f_c, f_r, group_ids, annotator_ids)
+
+    def all_groups_pair_gap(self, inputs) -> PairGap:
+        f_c, f_r = self.pair_features(inputs)
+        return self.head.all_groups_pair_gap(f_c, f_r)
+
+    def trainable(self, path: tuple, variable: Any) -> bool:
+        """NNX filter: Params that train (the backbone may freeze some of its layers)."""
+        if not isinstance(variable, nnx.Param):
+            return False
+        if path and path[0] == "backbone":
+            return self.backbone.is_trainable(tuple(path[1:]))
+        return True
+
+
+def preference_probability(pair_gap: PairGap, temperature: Array | float = 1.0) -> Array:
+    """P(chosen ≻ rejected) from a PairGap; gaps are divided by ``temperature`` first.
+
+    Scalar heads: sigmoid(gap / T). Mixture: Σ_k π_k sigmoid(gap_k / T).
+    """
+    gap = pair_gap.gap / temperature
+    if pair_gap.log_weights is None:
+        return jax.nn.sigmoid(gap)
+    return jnp.exp(jax.nn.logsumexp(pair_gap.log_weights + jax.nn.log_sigmoid(gap), axis=-1))
+
+
+def build_net(
+    config: ModelConfig, schema: GroupSchema, num_annotators: int, seed: int = 0
+) -> tuple[RewardNet, Featurizer]:
+    """Builds a freshly initialised RewardNet (pretrained backbones load their weights)."""
+    rngs = nnx.Rngs(params=seed, dropout=seed + 1)
+    backbone, featurizer = build_backbone(config.backbone, rngs)
+    head = build_head(
+        config.head, backbone.dim, schema.group_ids(), schema.sizes, num_annotators, rngs
+    )
+    return RewardNet(backbone, head), featurizer
+
+
+def _saved_state(net: RewardNet) -> nnx.State:
+    return nnx.state(net, nnx.Any(nnx.Param, GroupTable))
+
+
+@dataclass
+class RewardModel:
+    """A reward model ready to score texts for groups (see module docstring)."""
+
+    net: RewardNet
+    config: ModelConfig
+    schema: GroupSchema
+    featurizer: Featurizer
+    annotators: tuple[str, ...] = ()
+    temperatures: dict[str, float] = field(default_factory=dict)
+    batch_size: int = 256
+    _jitted: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def create(
+        cls,
+        config: ModelConfig,
+        schema: GroupSchema,
+        annotators: Sequence[str] = (),
+        seed: int = 0,
+    ) -> "RewardModel":
+        net, featurizer = build_net(config, schema, len(annotators), seed)
+        return cls(net, config, schema, featurizer, tuple(annotators))
+
+    @property
+    def group_labels(self) -> list[str]:
+        return self.schema.group_labels()
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Writes the model directory (see module docstring). Returns its absolute path."""
+        import orbax.checkpoint as ocp
+
+        path = Path(path).absolute()
+        path.mkdir(parents=True, exist_ok=True)
+        write_model_metadata(path, self.config, self.schema, self.featurizer, self.annotators, self.temperatures)
+        weights = path / "weights"
+        if weights.exists():
+            import shutil
+
+            shutil.rmtree(weights)
+        with ocp.StandardCheckpointer() as ckpt:
+            ckpt.save(weights, _saved_state(self.net).to_pure_dict())
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, checkpoint: str = "best") -> "RewardModel":
+        """Loads a saved model directory, or a training run directory.
+
+        Args:
+          path: a directory written by ``save``, or a run directory of ``pluralrm train``
+            (then ``checkpoint`` picks ``"best"`` (by the run's selection metric, falling back to
+            the latest), ``"latest"`` or a step number).
+        """
+        path = Path(path).absolute()
+        if not path.is_dir():
+            raise CheckpointError(f"{path} is not a directory: pass a model or run directory")
+        if (path / "checkpoints").is_dir() and not (path / "weights").exists():
+            from pluralrm.models.run_checkpoint import load_from_run
+
+            return load_from_run(cls, path, checkpoint)
+        config, schema, featurizer, annotators, temperatures = read_model_metadata(path)
+        net, _ = build_net(config, schema, len(annotators))
+        restore_weights(net, path / "weights")
+        return cls(net, config, schema, featurizer, annotators, temperatures)
+
+    # ------------------------------------------------------------------ encoding inputs
+    def encode_groups(
+        self,
+        groups: Mapping[str, str] | Sequence[Mapping[str, str]] | str | None,
+        n: int,
+        fallback: str = "pooled",
+    ) -> np.ndarray:
+        """Group spec(s) → ``group_ids [n, A]``, applying the unseen-value policy.
+
+        ``groups`` is one spec for all rows (``{"country": "NG"}`` or ``"country=NG"``), one
+        per row, or None (every attribute unknown → the pooled/shared reward). A value the
+        schema does not know is handled by ``fallback``: ``"pooled"`` (id 0, the shared reward,
+        with a warning that names the value), ``"error"`` (DataError) or ``"nearest"`` (the
+        known value with the most similar name, warning which; pooled if none is close).
+        """
+        from pluralrm.data.schema import parse_group_spec
+
+        if fallback not in FALLBACKS:
+            raise ConfigError(f"fallback must be one of {list(FALLBACKS)}, got {fallback!r}")
+        if groups is None:
+            return np.zeros((n, self.schema.num_attributes), np.int32)
+        if isinstance(groups, (str, Mapping)):
+            specs = [parse_group_spec(groups)] * n
+        else:
+            specs = [parse_group_spec(g) for g in groups]
+            if len(specs) != n:
+                raise DataError(f"got {len(specs)} group specs for {n} rows", field="groups")
+        for spec in specs[:1] if isinstance(groups, (str, Mapping)) else specs:
+            for attr in spec:
+                if attr not in self.schema.attributes:
+                    raise DataError(
+                        f"unknown group attribute {attr!r}; this model knows "
+                        f"{list(self.schema.attributes)}",
+                        field=attr,
+                    )
+        columns = {a: [s.get(a, "") for s in specs] for a in self.schema.attributes}
+        columns = self._apply_fallback(columns, fallback)
+        return self.schema.encode(columns, n=n)
+
+    def _apply_fallback(self, columns: dict[str, list[str]], fallback: str) -> dict[str, list[str]]:
+        import difflib
+
+        unknown = self.schema.unknown_values(columns)
+        if not unknown:
+            return columns
+        if fallback == "error":
+            attr, values = next(iter(unknown.items()))
+            raise DataError(
+                f"value(s) {values} of {attr!r} are not in the model's schema "
+                f"(known: {list(self.schema.vocabularies[self.schema.attributes.index(attr)])})",
+                field=attr,
+            )
+        for attr, values in unknown.items():
+            vocab = self.schema.vocabularies[self.schema.attributes.index(attr)]
+            mapping = {}
+            for v in values:
+                close = difflib.get_close_matches(v, vocab, n=1, cutoff=0.6) if fallback == "nearest" else []
+                mapping[v] = close[0] if close else ""
+                target = f"the nearest known value {close[0]!r}" if close else "the pooled reward"
+                warnings.warn(
+                    f"group value {attr}={v!r} is not in the model's schema; using {target}",
+                    stacklevel=4,
+                )
+            columns[attr] = [mapping.get(v, v) for v in columns[attr]]
+        return columns
+
+    def encode_annotators(self, annotator_ids: Sequence[str]) -> np.ndarray:
+        """Annotator names → ids ``[N]`` (0 = unknown)."""
+        index = {a: i + 1 for i, a in enumerate(self.annotators)}
+        return np.array([index.get(a, 0) for a in annotator_ids], np.int32)
+
+    # ------------------------------------------------------------------ scoring
+    def score(
+        self,
+        prompts: Sequence[str],
+        responses: Sequence[str],
+        groups: Mapping[str, str] | Sequence[Mapping[str, str]] | str | None = None,
+        fallback: str = "pooled",
+    ) -> np.ndarray:
+        """Rewards ``[N]`` of responses to prompts, for a group (or one group per row)."""
+        _check_lengths(prompts=prompts, responses=responses)
+        group_ids = self.encode_groups(groups, len(prompts), fallback)
+        return self._run_single("rewards", prompts, responses, group_ids)
+
+    def score_all_groups(
+        self, prompts: Sequence[str], responses: Sequence[str]
+    ) -> tuple[np.ndarray, list[str]]:
+        """Rewards ``[N, G]`` under every group of the schema (one backbone pass) and the labels."""
+        _check_lengths(prompts=prompts, responses=responses)
+        return self._run_single("all_group_rewards", prompts, responses, None), self.group_labels
+
+    def predict_preference(
+        self,
+        prompt: str | Sequence[str],
+        a: str | Sequence[str],
+        b: str | Sequence[str],
+        groups: Mapping[str, str] | Sequence[Mapping[str, str]] | str | None = None,
+        fallback: str = "pooled",
+    ) -> np.ndarray:
+        """P(a ≻ b): ``[N]`` for the given group(s); with ``groups="all"``, ``[N, G]``.
+
+        Strings give N = 1. Per-group temperatures (from calibration) are applied when stored.
+        """
+        prompts, a, b = (_as_list(x) for x in (prompt, a, b))
+        _check_lengths(prompt=prompts, a=a, b=b)
+        if isinstance(groups, str) and groups == "all":
+            return self._run_pairs(prompts, a, b, None, None, all_groups=True)
+        group_ids = self.encode_groups(groups, len(prompts), fallback)
+        return self._run_pairs(prompts, a, b, group_ids, None)
+
+    def predict(self, dataset: Any, use_annotators: bool = False) -> np.ndarray:
+        """P(chosen ≻ rejected) ``[N]`` for each row of a ComparisonDataset under its own group
+        (and its own annotator when ``use_annotators`` and the head models annotators)."""
+        cols = {a: dataset[a] for a in self.schema.attributes if a in dataset.column_names}
+        group_ids = self.schema.encode(cols, n=len(dataset))
+        annotator_ids = (
+            self.encode_annotators(dataset["annotator_id"]) if use_annotators else None
+        )
+        return self._run_pairs(
+            dataset["prompt"], dataset["chosen"], dataset["rejected"], group_ids, annotator_ids
+        )
+
+    def predict_all_groups(self, dataset: Any) -> tuple[np.ndarray, list[str]]:
+        """P(chosen ≻ rejected) ``[N, G]`` under every group, and the group labels."""
+        probs = self._run_pairs(
+            dataset["prompt"], dataset["chosen"], dataset["rejected"], None, None, all_groups=True
+        )
+        return probs, self.group_labels
+
+    # ------------------------------------------------------------------ batching machinery
+    def _fn(self, name: str):
+        """A jitted pure function of (state, ...) for one RewardNet method, built once."""
+        if name not in self._jitted:
+            graphdef, _ = nnx.split(self.net)
+            method = getattr(RewardNet, name)
+
+            def run(state, *args):
+                return method(nnx.merge(graphdef, state), *args)
+
+            self._jitted[name] = jax.jit(run)
+        return self._jitted[name]
+
+    def _batches(self, n: int):
+        for start in range(0, n, self.batch_size):
+            stop = min(start + self.batch_size, n)
+            # pad the batch to a power of two (<= batch_size): few distinct shapes to compile
+            padded = min(self.batch_size, 1 << max(stop - start - 1, 0).bit_length())
+            yield start, stop, padded
+
+    def _run_single(self, method, prompts, responses, group_ids) -> np.ndarray:
+        state = nnx.state(self.net)
+        out = []
+        for start, stop, padded in self._batches(len(prompts)):
+            inputs = _pad_batch(self.featurizer(prompts[start:stop], responses[start:stop]), padded)
+            args = [inputs]
+            if group_ids is not None:
+                args.append(_pad_rows(group_ids[start:stop], padded))
+            out.append(np.asarray(self._fn(method)(state, *args))[: stop - start])
+        return np.concatenate(out) if out else np.zeros((0,), np.float32)
+
+    def _run_pairs(self, prompts, a, b, group_ids, annotator_ids, all_groups=False) -> np.ndarray:
+        state = nnx.state(self.net)
+        prompts, a, b = list(prompts), list(a), list(b)
+        temps = self._temperature_vector()
+        out = []
+        for start, stop, padded in self._batches(len(prompts)):
+            inputs = _pad_batch(
+                pair_inputs(self.featurizer, prompts[start:stop], a[start:stop], b[start:stop]),
+                padded,
+            )
+            if all_groups:
+                pg = self._fn("all_groups_pair_gap")(state, inputs)
+                t = temps[None, :, None] if pg.log_weights is not None else temps[None, :]
+                probs = preference_probability(pg, t)
+            else:
+                gids = _pad_rows(group_ids[start:stop], padded)
+                args = [inputs, gids]
+                if annotator_ids is not None:
+                    args.append(_pad_rows(annotator_ids[start:stop], padded))
+                pg = self._fn("pair_gap")(state, *args)
+                t = self._row_temperatures(group_ids[start:stop], padded)
+                if pg.log_weights is not None:
+                    t = t[:, None]
+                probs = preference_probability(pg, t)
+            out.append(np.asarray(probs)[: stop - start])
+        if not out:
+            return np.zeros((0, self.schema.num_groups) if all_groups else (0,), np.float32)
+        return np.concatenate(out)
+
+    def _temperature_vector(self) -> np.ndarray:
+        """``[G]`` per-group temperatures (1.0 where none was fitted)."""
+        return np.array([self.temperatures.get(lbl, 1.0) for lbl in self.group_labels], np.float32)
+
+    def _row_temperatures(self, group_ids: np.ndarray, padded: int) -> np.ndarray:
+        if not self.temperatures:
+            return np.ones((padded,), np.float32)
+        lookup = {
+            tuple(g): self.temperatures.get(lbl, 1.0)
+            for g, lbl in zip(self.schema.group_ids().tolist(), self.group_labels)
+        }
+        t = np.array([lookup.get(tuple(g), 1.0) for g in group_ids.tolist()], np.float32)
+        return np.concatenate([t, np.ones((padded - len(t),), np.float32)])
+
+
+# ---------------------------------------------------------------------- metadata I/O
+def write_model_metadata(path: Path, config, schema, featurizer, annotators, temperatures) -> None:
+    """model.json, schema.json and annotators.json of a model directory."""
+    meta = {
+        "format": MODEL_FORMAT,
+        "version": MODEL_VERSION,
+        "config": to_dict(config),
+        "featurizer": featurizer.to_config(),
+        "temperatures": dict(temperatures),
+    }
+    (path / "model.json").write_text(json.dumps(meta, indent=1))
+    schema.save(path / "schema.json")
+    (path / "annotators.json").write_text(json.dumps(list(annotators)))
+
+
+def read_model_metadata(path: Path):
+    """Reads and validates what ``write_model_metadata`` wrote. Raises CheckpointError."""
+    meta_path = path / "model.json"
+    if not meta_path.is_file():
+        raise CheckpointError(
+            f"{path} is not a pluralrm model directory: model.json is missing "
+            "(pass a directory written by RewardModel.save or a `pluralrm train` run directory)"
+        )
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{meta_path}: cannot read model metadata: {e}") from None
+    if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
+        raise CheckpointError(f"{meta_path}: not a pluralrm model file (format tag missing)")
+    if meta.get("version") != MODEL_VERSION:
+        raise CheckpointError(
+            f"{meta_path}: model format version {meta.get('version')!r}, this pluralrm reads "
+            f"{MODEL_VERSION}"
+        )
+    try:
+        config = from_dict(ModelConfig, meta.get("config"))
+        featurizer = featurizer_from_config(meta.get("featurizer") or {})
+    except ConfigError as e:
+        raise CheckpointError(f"{meta_path}: {e}") from None
+    try:
+        schema = GroupSchema.load(path / "schema.json")
+        annotators = json.loads((path / "annotators.json").read_text())
+    except DataError as e:
+        raise CheckpointError(str(e)) from None
+    except (OSError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path / 'annotators.json'}: {e}") from None
+    if not isinstance(annotators, list) or not all(isinstance(a, str) for a in annotators):
+        raise CheckpointError(f"{path / 'annotators.json'}: must be a JSON list of strings")
+    temperatures = meta.get("temperatures") or {}
+    if not isinstance(temperatures, dict) or not all(
+        isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in temperatures.values()
+    ):
+        raise CheckpointError(f"{meta_path}: temperatures must map group labels to positive numbers")
+    return config, schema, featurizer, tuple(annotators), {k: float(v) for k, v in temperatures.items()}
+
+
+def restore_weights(net: RewardNet, weights: Path) -> None:
+    """Restores saved parameters into ``net``, checking every array's shape first."""
+    import orbax.checkpoint as ocp
+
+    if not weights.is_dir():
+        raise CheckpointError(f"{weights} is missing: the model directory has no weights")
+    target = _saved_state(net).to_pure_dict()
+    with ocp.StandardCheckpointer() as ckpt:
+        try:
+            saved = ckpt.metadata(weights)
+        except Exception as e:  # orbax raises several types for unreadable directories
+            raise CheckpointError(f"{weights}: not a readable Orbax checkpoint ({e})") from None
+        saved_tree = getattr(saved, "item_metadata", saved)
+        check_tree_shapes(target, saved_tree, str(weights))
+        try:
+            restored = ckpt.restore(weights, jax.tree.map(_abstract, target))
+        except Exception as e:
+            raise CheckpointError(f"{weights}: cannot restore weights ({e})") from None
+    nnx.update(net, restored)
+
+
+def check_tree_shapes(expected: Any, saved: Any, where: str) -> None:
+    """Raises CheckpointError naming the first array whose presence or shape differs."""
+    exp = {_path_name(k): v for k, v in jax.tree_util.tree_leaves_with_path(expected)}
+    got = {_path_name(k): v for k, v in jax.tree_util.tree_leaves_with_path(saved)}
+    for key, value in exp.items():
+        if key not in got:
+            raise CheckpointError(
+                f"{where}: tensor {key} (shape {tuple(np.shape(value))}) is missing from the "
+                "checkpoint; was it saved from a different model config?"
+            )
+        shape = tuple(getattr(got[key], "shape", ()))
+        if shape != tuple(np.shape(value)):
+            raise CheckpointError(
+                f"{where}: tensor {key} has shape {shape} in the checkpoint but the model "
+                f"(built from its model.json and schema.json) expects {tuple(np.shape(value))}; "
+                "the schema or config does not match these weights"
+            )
+    extra = sorted(set(got) - set(exp))
+    if extra:
+        raise CheckpointError(f"{where}: unexpected tensor {extra[0]} in the checkpoint")
+
+
+def _path_name(path) -> str:
+    """``backbone/mlp/layers/0/bias`` (list indices and string keys spelled alike)."""
+    parts = []
+    for k in path:
+        for attr in ("key", "idx", "name"):
+            if hasattr(k, attr):
+                parts.append(str(getattr(k, attr)))
+                break
+        else:
+            parts.append(str(k))
+    return "/".join(parts)
+
+
+def _abstract(x):
+    return jax.ShapeDtypeStruct(np.shape(x), jnp.asarray(x).dtype)
+
+
+def _as_list(x) -> list[str]:
+    return [x] if isinstance(x, str) else list(x)
+
+
+def _check_lengths(**columns: Sequence[Any]) -> None:
+    lengths = {k: len(v) for k, v in columns.items()}
+    if len(set(lengths.values())) > 1:
+        raise DataError(f"inputs differ in length: {lengths}")
+
+
+def _pad_batch(inputs: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
+    return {k: _pad_rows(v, size) for k, v in inputs.items()}
+
+
+def _pad_rows(x: np.ndarray, size: int) -> np.ndarray:
+    if len(x) == size:
+        return x
+    pad = np.zeros((size - len(x),) + x.shape[1:], x.dtype)
+    return np.concatenate([x, pad])
+
+
+__all__ = [
+    "RewardModel",
+    "RewardNet",
+    "build_net",
+    "preference_probability",
+]

@@ -1,0 +1,160 @@
+"""Reading a reward model out of a training run directory.
+
+``pluralrm train`` writes the model's metadata (model.json, schema.json, annotators.json) at
+the run directory's root and, per checkpoint step, an Orbax item ``model`` with every model
+variable (``checkpoints/<step>/model``), plus a SHA-256 manifest of each finished step
+(``manifests/<step>.json``) and ``best.json``. This module picks a step, checks it against its
+manifest, and restores only the ``model`` item (never the optimizer state).
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from pluralrm.errors import CheckpointError
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def directory_manifest(root: Path) -> dict[str, list]:
+    """``{relative path: [size, sha256]}`` for every regular file below ``root``."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            out[str(path.relative_to(root))] = [path.stat().st_size, file_sha256(path)]
+    return out
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Writes JSON to a temporary name in the same directory, fsyncs, then renames."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as fh:
+        json.dump(data, fh, indent=1)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def checkpoint_steps(run_dir: Path) -> list[int]:
+    """Finished checkpoint steps (Orbax renames a step directory to its number when done)."""
+    root = run_dir / "checkpoints"
+    if not root.is_dir():
+        return []
+    return sorted(int(p.name) for p in root.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def verify_step(run_dir: Path, step: int) -> str | None:
+    """None when the step's files match its manifest (or it has none yet), else the reason."""
+    manifest_path = run_dir / "manifests" / f"{step}.json"
+    if not manifest_path.is_file():
+        return None
+    try:
+        expected = json.loads(manifest_path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        return f"its manifest is unreadable ({e})"
+    root = run_dir / "checkpoints" / str(step)
+    for rel, (size, digest) in expected.items():
+        path = root / rel
+        if not path.is_file():
+            return f"file {rel} is missing"
+        if path.stat().st_size != size:
+            return f"file {rel} has {path.stat().st_size} bytes where {size} were written (truncated)"
+        if file_sha256(path) != digest:
+            return f"file {rel} does not match its recorded SHA-256 (corrupted)"
+    return None
+
+
+def select_step(run_dir: Path, which: str | int = "best") -> int:
+    """The checkpoint step to load: ``"best"`` (best.json, else latest), ``"latest"`` or a number."""
+    steps = checkpoint_steps(run_dir)
+    if not steps:
+        raise CheckpointError(f"{run_dir} has no finished checkpoint under checkpoints/")
+    if isinstance(which, int) or (isinstance(which, str) and which.isdigit()):
+        step = int(which)
+        if step not in steps:
+            raise CheckpointError(f"{run_dir} has no checkpoint at step {step} (steps: {steps})")
+        return step
+    if which == "best":
+        best_path = run_dir / "best.json"
+        if best_path.is_file():
+            try:
+                best = json.loads(best_path.read_text())["step"]
+            except (OSError, json.JSONDecodeError, KeyError, TypeError):
+                best = None
+            if best in steps and verify_step(run_dir, best) is None:
+                return best
+        which = "latest"
+    if which != "latest":
+        raise CheckpointError(f"checkpoint must be 'best', 'latest' or a step number, got {which!r}")
+    for step in reversed(steps):
+        if verify_step(run_dir, step) is None:
+            return step
+    raise CheckpointError(f"{run_dir}: every checkpoint fails its integrity check")
+
+
+@contextlib.contextmanager
+def quiet_orbax():
+    """Silences Orbax's informational absl warnings (read-only directory etc.) for a block."""
+    from absl import logging as absl_logging
+
+    level = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    try:
+        yield
+    finally:
+        absl_logging.set_verbosity(level)
+
+
+def load_from_run(cls, run_dir: Path, which: str | int = "best"):
+    """A RewardModel with the parameters of one checkpoint of a run (see module docstring)."""
+    import jax
+    import orbax.checkpoint as ocp
+
+    from pluralrm.models.reward_model import (
+        _abstract,
+        _saved_state,
+        build_net,
+        check_tree_shapes,
+        read_model_metadata,
+    )
+    from flax import nnx
+
+    config, schema, featurizer, annotators, temperatures = read_model_metadata(run_dir)
+    step = select_step(run_dir, which)
+    problem = verify_step(run_dir, step)
+    if problem:
+        raise CheckpointError(f"{run_dir}: checkpoint {step} is unusable: {problem}")
+    net, _ = build_net(config, schema, len(annotators))
+    target = _saved_state(net).to_pure_dict()
+    where = str(run_dir / "checkpoints" / str(step) / "model")
+    handlers = {"model": ocp.StandardCheckpointHandler()}
+    with quiet_orbax(), ocp.CheckpointManager(
+        run_dir / "checkpoints",
+        options=ocp.CheckpointManagerOptions(read_only=True, create=False),
+        item_handlers=handlers,
+    ) as mngr:
+        try:
+            saved = mngr.item_metadata(step)["model"]
+        except Exception as e:
+            raise CheckpointError(f"{where}: not a readable checkpoint ({e})") from None
+        if saved is None:
+            raise CheckpointError(f"{where}: the checkpoint has no model item")
+        check_tree_shapes(target, getattr(saved, "item_metadata", saved), where)
+        try:
+            restored = mngr.restore(
+                step, args=ocp.args.Composite(model=ocp.args.StandardRestore(jax.tree.map(_abstract, target)))
+            )["model"]
+        except Exception as e:
+            raise CheckpointError(f"{where}: cannot restore ({e})") from None
+    nnx.update(net, restored)
+    return cls(net, config, schema, featurizer, annotators, temperatures)
