@@ -16,7 +16,9 @@ attributes are all unknown gets the shared (population) reward. The trainer mask
 to 0 at random (group dropout) so that the shared reward is trained to be the population's.
 
 All heads share one structure: a trunk ``h = relu(W features + b)`` of width H, then a readout
-linear in h with group-specific parameters. Keeping the group-dependence in the readout is what
+linear in h with group-specific parameters. Readouts carry no bias terms: pairwise data identify
+a group's rewards only up to an additive constant (it cancels in every comparison), so a bias
+could never receive a gradient. Keeping the group-dependence in the readout is what
 makes ``all_groups`` cost O(G·H) per row on top of one backbone and trunk pass, and what makes
 its columns equal the per-row call exactly.
 """
@@ -109,12 +111,11 @@ def softmax(logits: Array) -> Array:
     return z / tree_sum(z)[..., None]
 
 
-def linear_readout(h: Array, v: Array, c: Array) -> Array:
-    """``Σ_j h_j v_j + c`` with broadcasting: h ``[B, 1, H]``, v ``[B|1, G, H]``, c ``[B|1, G]``
-    → ``[B, G]`` (see ``tree_sum`` for why not ``jnp.sum``)."""
+def linear_readout(h: Array, v: Array) -> Array:
+    """``Σ_j h_j v_j`` with broadcasting: h ``[B, 1, H]``, v ``[B|1, G, H]`` → ``[B, G]``
+    (see ``tree_sum`` for why not ``jnp.sum``)."""
     shape = jnp.broadcast_shapes(h.shape, v.shape)
-    out = tree_sum(jnp.broadcast_to(h, shape) * jnp.broadcast_to(v, shape))
-    return out + jnp.broadcast_to(c, out.shape)
+    return tree_sum(jnp.broadcast_to(h, shape) * jnp.broadcast_to(v, shape))
 
 
 def _bcast(x: Array, like: Array) -> Array:
@@ -130,8 +131,8 @@ class Head(nnx.Module):
         self.groups = GroupTable(jnp.asarray(group_ids, jnp.int32))  # [G, A]
 
     # -- subclass hooks
-    def readout_params(self, group_ids: Array, annotator_ids: Array | None) -> tuple[Array, Array]:
-        """Group-specific readout: ``group_ids [..., A]`` → (v ``[..., H]``, c ``[...]``)."""
+    def readout_params(self, group_ids: Array, annotator_ids: Array | None) -> Array:
+        """Group-specific readout weights: ``group_ids [..., A]`` → v ``[..., H]``."""
         raise NotImplementedError
 
     def regularization(self) -> Array:
@@ -146,13 +147,13 @@ class Head(nnx.Module):
 
     def __call__(self, features: Array, group_ids: Array, annotator_ids: Array | None = None) -> Array:
         h = self.hidden(features)
-        v, c = self.readout_params(group_ids, annotator_ids)  # [B, H], [B]
-        return linear_readout(h[:, None, :], v[:, None, :], c[:, None])[:, 0]
+        v = self.readout_params(group_ids, annotator_ids)  # [B, H]
+        return linear_readout(h[:, None, :], v[:, None, :])[:, 0]
 
     def all_groups(self, features: Array) -> Array:
         h = self.hidden(features)
-        v, c = self.readout_params(self.groups[...], None)  # [G, H], [G]
-        return linear_readout(h[:, None, :], v[None], c[None])  # [B, G]
+        v = self.readout_params(self.groups[...], None)  # [G, H]
+        return linear_readout(h[:, None, :], v[None])  # [B, G]
 
     def pair_gap(
         self, f_chosen: Array, f_rejected: Array, group_ids: Array, annotator_ids: Array | None = None
@@ -167,25 +168,23 @@ class Head(nnx.Module):
 
 
 class PooledHead(Head):
-    """One reward for everyone: r = w·h + b (ignores groups)."""
+    """One reward for everyone: r = w·h (ignores groups)."""
 
     def __init__(self, in_dim, config, group_ids, sizes, num_annotators, rngs):
         super().__init__(in_dim, config, group_ids, rngs)
         self.w = nnx.Param(nnx.initializers.lecun_normal()(rngs.params(), (config.hidden_dim, 1))[:, 0])
-        self.b = nnx.Param(jnp.zeros(()))
 
     def readout_params(self, group_ids, annotator_ids):
-        shape = group_ids.shape[:-1]
-        return jnp.broadcast_to(self.w[...], shape + self.w.shape), jnp.broadcast_to(self.b[...], shape)
+        return jnp.broadcast_to(self.w[...], group_ids.shape[:-1] + self.w.shape)
 
 
 class ConditionedHead(PooledHead):
-    """FiLM of the trunk by additive attribute embeddings: r_g = w·(h ⊙ (1 + γ_g) + β_g) + b.
+    """FiLM of the trunk by additive attribute embeddings: r_g = w·(h ⊙ (1 + γ_g)).
 
-    γ_g and β_g are sums of one embedding per attribute value, so an unseen *combination* of
-    known values (a language never seen with that country) still gets a reward built from what
-    each value taught. Since the readout is linear, this equals r_g = v_g·h + c_g with
-    v_g = w ⊙ (1 + γ_g), c_g = w·β_g + b.
+    γ_g is a sum of one embedding per attribute value, so an unseen *combination* of known
+    values (a language never seen with that country) still gets a reward built from what each
+    value taught. FiLM's shift β_g would only add w·β_g, a per-group constant that cancels in
+    every comparison, so it is left out. Equivalently r_g = v_g·h with v_g = w ⊙ (1 + γ_g).
 
     Reference: Perez et al. (2018), "FiLM: Visual reasoning with a general conditioning layer".
     """
@@ -193,46 +192,39 @@ class ConditionedHead(PooledHead):
     def __init__(self, in_dim, config, group_ids, sizes, num_annotators, rngs):
         super().__init__(in_dim, config, group_ids, sizes, num_annotators, rngs)
         self.gamma = AttributeTables(sizes, config.hidden_dim, rngs)
-        self.beta = AttributeTables(sizes, config.hidden_dim, rngs)
 
     def readout_params(self, group_ids, annotator_ids):
-        gamma, beta = self.gamma.lookup(group_ids), self.beta.lookup(group_ids)
-        w = _bcast(self.w[...], gamma)
-        v = w * (1.0 + gamma)
-        c = tree_sum(w * beta)
-        return v, c + _bcast(self.b[...], c)
+        gamma = self.gamma.lookup(group_ids)
+        return _bcast(self.w[...], gamma) * (1.0 + gamma)
 
     def regularization(self):
-        lam = self.config.shrinkage
-        return lam * (self.gamma.squared_norm() + self.beta.squared_norm())
+        return self.config.shrinkage * self.gamma.squared_norm()
 
 
 class PerGroupHead(PooledHead):
     """Hierarchical random effects: global → group value → annotator.
 
-    r = (w + Σ_a δ_a[g_a] + δ_annotator)·h + (b + Σ_a c_a[g_a] + c_annotator), with L2 penalties
-    ``shrinkage`` on group offsets and ``annotator_shrinkage`` on annotator offsets (Gaussian
-    priors centred on the shared head): a small group's offsets stay near the shared head, a
-    large group's data outweighs the penalty. Annotator offsets (``use_annotators``) apply when
-    the annotator is known (training, few-shot); ``all_groups`` uses group offsets only.
+    r = (w + Σ_a δ_a[g_a] + δ_annotator)·h, with L2 penalties ``shrinkage`` on group offsets and
+    ``annotator_shrinkage`` on annotator offsets (Gaussian priors centred on the shared head):
+    a small group's offsets stay near the shared head, a large group's data outweighs the
+    penalty. Annotator offsets (``use_annotators``) apply when the annotator is known
+    (training, few-shot); ``all_groups`` uses group offsets only.
     """
 
     def __init__(self, in_dim, config, group_ids, sizes, num_annotators, rngs):
         super().__init__(in_dim, config, group_ids, sizes, num_annotators, rngs)
-        width = config.hidden_dim + 1  # weight offsets and a bias offset in one table
-        self.offsets = AttributeTables(sizes, width, rngs)
+        self.offsets = AttributeTables(sizes, config.hidden_dim, rngs)
         self.annotators = (
-            AnnotatorTable(num_annotators, width, rngs)
+            AnnotatorTable(num_annotators, config.hidden_dim, rngs)
             if config.use_annotators and num_annotators > 0
             else None
         )
 
     def readout_params(self, group_ids, annotator_ids):
-        off = self.offsets.lookup(group_ids)  # [..., H + 1]
+        off = self.offsets.lookup(group_ids)  # [..., H]
         if self.annotators is not None and annotator_ids is not None:
             off = off + self.annotators.lookup(annotator_ids)
-        dw, db = off[..., :-1], off[..., -1]
-        return _bcast(self.w[...], dw) + dw, _bcast(self.b[...], db) + db
+        return _bcast(self.w[...], off) + off
 
     def regularization(self):
         reg = self.config.shrinkage * self.offsets.squared_norm()
@@ -242,20 +234,20 @@ class PerGroupHead(PooledHead):
 
 
 class MixtureHead(Head):
-    """K latent reward prototypes r_k = w_k·h + b_k, mixed per annotator and group.
+    """K latent reward prototypes r_k = w_k·h, mixed per annotator and group.
 
     Mixing weights π = softmax(a_0 + Σ_a A_a[g_a] + L[annotator]); the reward for a known judge
     is Σ_k π_k r_k, and the training likelihood is the latent-class one,
     P(chosen ≻ rejected) = Σ_k π_k sigmoid(Δr_k) (``losses.mixture_bradley_terry``). Without
     group labels the annotator logits L carry everything (ideal-point / latent-class models);
-    ``adapt_annotator`` fits L for a new annotator from a few comparisons, all else frozen.
+    ``pluralrm.models.adapt.adapt_annotator`` fits L for a new annotator from a few
+    comparisons, all else frozen.
     """
 
     def __init__(self, in_dim, config, group_ids, sizes, num_annotators, rngs):
         super().__init__(in_dim, config, group_ids, rngs)
         k, hdim = config.num_prototypes, config.hidden_dim
         self.w = nnx.Param(nnx.initializers.lecun_normal()(rngs.params(), (k, hdim)))  # [K, H]
-        self.b = nnx.Param(jnp.zeros((k,)))
         self.logits = nnx.Param(jnp.zeros((k,)))
         self.group_logits = AttributeTables(sizes, k, rngs)
         self.annotators = AnnotatorTable(num_annotators, k, rngs) if num_annotators > 0 else None
@@ -263,7 +255,7 @@ class MixtureHead(Head):
     def prototype_rewards(self, features: Array) -> Array:
         """``[B, K]``: every prototype's reward."""
         h = self.hidden(features)
-        return linear_readout(h[:, None, :], self.w[...][None], self.b[...][None])  # [B, K]
+        return linear_readout(h[:, None, :], self.w[...][None])
 
     def mixing_logits(self, group_ids: Array, annotator_ids: Array | None) -> Array:
         """``[..., K]`` unnormalised log mixing weights."""
@@ -276,12 +268,12 @@ class MixtureHead(Head):
     def __call__(self, features, group_ids, annotator_ids=None):
         r = self.prototype_rewards(features)  # [B, K]
         pi = softmax(self.mixing_logits(group_ids, annotator_ids))  # [B, K]
-        return linear_readout(r[:, None, :], pi[:, None, :], jnp.zeros((1, 1)))[:, 0]
+        return linear_readout(r[:, None, :], pi[:, None, :])[:, 0]
 
     def all_groups(self, features):
         r = self.prototype_rewards(features)
         pi = softmax(self.mixing_logits(self.groups[...], None))  # [G, K]
-        return linear_readout(r[:, None, :], pi[None], jnp.zeros((1, 1)))  # [B, G]
+        return linear_readout(r[:, None, :], pi[None])  # [B, G]
 
     def pair_gap(self, f_chosen, f_rejected, group_ids, annotator_ids=None):
         gaps = self.prototype_rewards(f_chosen) - self.prototype_rewards(f_rejected)
@@ -306,10 +298,10 @@ class MixtureHead(Head):
 class DistributionalHead(ConditionedHead):
     """A mean and a within-group spread of reward per (response, group).
 
-    Each member of group g values response y at u = (v_g + ε)·h(y) + c_g with
+    Each member of group g values response y at u = (v_g + ε)·h(y) with
     ε ~ N(0, diag(exp(2ρ_g))), ρ_g = ρ_0 + Σ_a R_a[g_a]: the mean is the conditioned head's
-    reward and the spread is sqrt(Σ_j exp(2ρ_gj) h_j²). A comparison's members disagree more
-    when the responses differ along high-variance directions:
+    reward and the spread is sqrt(Σ_j exp(2ρ_gj) h_j²). Members disagree more about a
+    comparison when the responses differ along high-variance directions:
     P(chosen ≻ rejected | g) = E[sigmoid(Δu)] ≈ sigmoid(Δμ / sqrt(1 + π Var(Δu) / 8)),
     with Var(Δu) = Σ_j exp(2ρ_gj) Δh_j² (random-coefficient / Thurstone-style utility).
     """
@@ -355,10 +347,11 @@ class ValuesHead(Head):
     """Value-decomposed reward: K value scores per response, weighted per group.
 
     v(x, y) = U h + u_0 ∈ R^K (one linear score per value dimension on the shared trunk), and
-    r_g = w_g·v + b_g with w_g = w_0 + Σ_a Ω_a[g_a] (conditioned on attributes like the
-    conditioned head, shrunk toward the shared w_0 by ``shrinkage``). Trained only through the
-    pairwise loss, v is identifiable up to an invertible linear map (r_g = (w_g A⁻¹)·(A v));
-    per-response value labels, when given, pin it down through an auxiliary regression loss.
+    r_g = w_g·v with w_g = w_0 + Σ_a Ω_a[g_a] (conditioned on attributes like the conditioned
+    head, shrunk toward the shared w_0 by ``shrinkage``). Trained only through the pairwise
+    loss, v is identifiable only up to an invertible linear map A (r_g = (A⁻ᵀ w_g)·(A v)) and
+    u_0 not at all; per-response value labels, when given, pin both down through an auxiliary
+    regression loss.
     """
 
     def __init__(self, in_dim, config, group_ids, sizes, num_annotators, rngs):
@@ -368,33 +361,38 @@ class ValuesHead(Head):
             from pluralrm.errors import ConfigError
 
             raise ConfigError("the values head needs head.num_values >= 1 or head.value_names")
+        if config.value_names and len(config.value_names) != k:
+            from pluralrm.errors import ConfigError
+
+            raise ConfigError(
+                f"head.num_values={k} but head.value_names has {len(config.value_names)} names"
+            )
         self.num_values = k
         self.u = nnx.Param(nnx.initializers.lecun_normal()(rngs.params(), (k, config.hidden_dim)))
         self.u0 = nnx.Param(jnp.zeros((k,)))
         self.w0 = nnx.Param(jnp.full((k,), 1.0 / np.sqrt(k), jnp.float32))
-        self.b0 = nnx.Param(jnp.zeros(()))
-        self.offsets = AttributeTables(sizes, k + 1, rngs)
+        self.offsets = AttributeTables(sizes, k, rngs)
 
     def value_scores(self, features: Array) -> Array:
         """``[B, K]`` value scores v(x, y)."""
         h = self.hidden(features)
-        return linear_readout(h[:, None, :], self.u[...][None], self.u0[...][None])
+        u0 = jnp.broadcast_to(self.u0[...], (h.shape[0], self.num_values))
+        return linear_readout(h[:, None, :], self.u[...][None]) + u0
 
-    def value_weights(self, group_ids: Array) -> tuple[Array, Array]:
-        """Per-group value weights ``[..., K]`` and bias ``[...]``."""
+    def value_weights(self, group_ids: Array) -> Array:
+        """Per-group value weights ``[..., K]``."""
         off = self.offsets.lookup(group_ids)
-        dw, db = off[..., :-1], off[..., -1]
-        return _bcast(self.w0[...], dw) + dw, _bcast(self.b0[...], db) + db
+        return _bcast(self.w0[...], off) + off
 
     def __call__(self, features, group_ids, annotator_ids=None):
         v = self.value_scores(features)  # [B, K]
-        w, b = self.value_weights(group_ids)  # [B, K], [B]
-        return linear_readout(v[:, None, :], w[:, None, :], b[:, None])[:, 0]
+        w = self.value_weights(group_ids)  # [B, K]
+        return linear_readout(v[:, None, :], w[:, None, :])[:, 0]
 
     def all_groups(self, features):
         v = self.value_scores(features)
-        w, b = self.value_weights(self.groups[...])  # [G, K], [G]
-        return linear_readout(v[:, None, :], w[None], b[None])
+        w = self.value_weights(self.groups[...])  # [G, K]
+        return linear_readout(v[:, None, :], w[None])
 
     def regularization(self):
         return self.config.shrinkage * self.offsets.squared_norm()
