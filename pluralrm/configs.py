@@ -104,7 +104,7 @@ def load_yaml(path: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- internals
 def _unknown_key_message(full: str, key: str, fields: Mapping[str, Any], prefix: str) -> str:
     close = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.5)
-    hint = f"; did you mean {prefix}{close[0]!r}?" if close else ""
+    hint = f"; did you mean {prefix + close[0]!r}?" if close else ""
     valid = ", ".join(sorted(fields))
     return f"unknown config key {full!r}{hint} (valid keys here: {valid})"
 
@@ -158,6 +158,11 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
             raise ConfigError(f"config key {key!r} must be an integer, got {value!r}")
         return int(value)
     if hint is float:
+        if isinstance(value, str):  # YAML 1.1 reads 3e-4 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"config key {key!r} must be a number, got {value!r}")
         return float(value)

@@ -150,10 +150,23 @@ class RunCheckpoints:
                     return step, self.restore(step, abstract_model, abstract_opt)
                 except Exception as e:  # truncated/corrupt files that Orbax/TensorStore reject
                     problem = f"it cannot be restored ({type(e).__name__}: {e})"
-            note = f"checkpoint at step {step} is unusable: {problem}; trying an earlier one"
+            moved = self._quarantine(step)
+            note = f"checkpoint at step {step} is unusable: {problem}; moved to {moved}, trying an earlier one"
             log.warning(note)
             self.notes.append(note)
         return None
+
+    def _quarantine(self, step: int) -> Path:
+        """Moves an unusable step out of the way (kept for inspection, never deleted)."""
+        import shutil
+        import time
+
+        target = self.run_dir / "quarantine" / f"step-{step}-{int(time.time())}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(self.step_dir(step)), str(target))
+        (self.manifests / f"{step}.json").unlink(missing_ok=True)
+        self.manager.reload()
+        return target
 
 
 def abstract_tree(tree: Any) -> Any:

@@ -223,6 +223,8 @@ def _train_loop(config, model, train, eval_data, run_dir, mesh, checkpoints, met
     last_saved = [-1]
 
     def save(step, metric=None):
+        if last_saved[0] == step:
+            return
         last_saved[0] = step
         model_tree = nnx.merge_state(state.params, rest).to_pure_dict()
         checkpoints.save(step, model_tree, {"opt_state": state.opt_state, "step": state.step}, checkpoint_meta(step, metric), metric)
@@ -301,8 +303,7 @@ def _train_loop(config, model, train, eval_data, run_dir, mesh, checkpoints, met
                 print(f"{stop_signal[0]}: saved step {step} to {run_dir}; resume with --resume", file=sys.stderr)
                 break
         else:
-            if last_saved[0] != step:
-                save(step)
+            save(step)
         elapsed = time.perf_counter() - t_start
         result.throughput = (step - n_start) * config.train.batch_size / max(elapsed, 1e-9)
     finally:
