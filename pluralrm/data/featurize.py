@@ -12,6 +12,7 @@ checkpoint and ``featurizer_from_config`` rebuilds the same featurizer at scorin
 """
 from __future__ import annotations
 
+import importlib
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -162,6 +163,11 @@ def _rolling_hash(codes: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 # --------------------------------------------------------------------------- registry
 _FEATURIZERS: dict[str, Callable[..., Featurizer]] = {"hashing": HashingFeaturizer}
+_LAZY = {
+    "tokenizer": "pluralrm.data.tokenize",
+    "embedding_table": "pluralrm.data.embeddings",
+    "encoder_embeddings": "pluralrm.models.embedding_cache",
+}
 
 
 def register_featurizer(name: str, factory: Callable[..., Featurizer]) -> None:
@@ -173,8 +179,8 @@ def featurizer_from_config(config: dict[str, Any]) -> Featurizer:
     """Rebuilds a featurizer from ``to_config()`` output."""
     config = dict(config)
     kind = config.pop("type", None)
-    if kind == "tokenizer" and kind not in _FEATURIZERS:
-        import pluralrm.data.tokenize  # noqa: F401  (registers itself)
+    if kind not in _FEATURIZERS and kind in _LAZY:
+        importlib.import_module(_LAZY[kind])  # the module registers itself
     if kind not in _FEATURIZERS:
         raise ConfigError(
             f"unknown featurizer type {kind!r}; known: {sorted(_FEATURIZERS)}"

@@ -19,14 +19,14 @@ Array = jax.Array
 
 
 class MLP(nnx.Module):
-    """LayerNorm → (Linear → GELU) per hidden width. ``[B, D_in] -> [B, D_out]``.
+    """(LayerNorm →) (Linear → GELU) per hidden width. ``[B, D_in] -> [B, D_out]``.
 
     Deterministic on purpose (no dropout): a model's state is then only its parameters, which
     keeps checkpoints and bit-exact resume simple; group dropout regularises instead.
     """
 
-    def __init__(self, in_dim: int, hidden_dims: Sequence[int], rngs: nnx.Rngs):
-        self.norm = nnx.LayerNorm(in_dim, rngs=rngs)
+    def __init__(self, in_dim: int, hidden_dims: Sequence[int], rngs: nnx.Rngs, normalize: bool = True):
+        self.norm = nnx.LayerNorm(in_dim, rngs=rngs) if normalize else None
         dims = [in_dim, *hidden_dims]
         self.layers = nnx.List(
             [nnx.Linear(a, b, rngs=rngs) for a, b in zip(dims[:-1], dims[1:])]
@@ -34,7 +34,8 @@ class MLP(nnx.Module):
         self.out_dim = dims[-1]
 
     def __call__(self, x: Array) -> Array:
-        x = self.norm(x)
+        if self.norm is not None:
+            x = self.norm(x)
         for layer in self.layers:
             x = jax.nn.gelu(layer(x))
         return x
@@ -51,7 +52,7 @@ class HashingBackbone(nnx.Module):
         self.config = config
         init = nnx.initializers.normal(stddev=1.0)
         self.embed = nnx.Embed(config.num_buckets, config.embed_dim, embedding_init=init, rngs=rngs)
-        self.mlp = MLP(config.embed_dim, config.hidden_dims, rngs)
+        self.mlp = MLP(config.embed_dim, config.hidden_dims, rngs, config.normalize)
         self.dim = self.mlp.out_dim
 
     def features(self, inputs: dict[str, Array]) -> Array:
@@ -79,7 +80,7 @@ class FrozenBackbone(nnx.Module):
 
     def __init__(self, config: BackboneConfig, input_dim: int, rngs: nnx.Rngs):
         self.config = config
-        self.mlp = MLP(input_dim, config.hidden_dims, rngs)
+        self.mlp = MLP(input_dim, config.hidden_dims, rngs, config.normalize)
         self.dim = self.mlp.out_dim
 
     def features(self, inputs: dict[str, Array]) -> Array:
@@ -109,14 +110,19 @@ def build_backbone(config: BackboneConfig, rngs: nnx.Rngs) -> tuple[nnx.Module, 
     if config.type == "hashing":
         return HashingBackbone(config, rngs), hashing_featurizer(config)
     if config.type == "frozen":
-        from pluralrm.models.embedding_cache import EmbeddingFeaturizer
+        if config.path.endswith(".npz"):
+            from pluralrm.data.embeddings import EmbeddingTable
 
-        featurizer = EmbeddingFeaturizer(
-            path=config.path,
-            pooling=config.pooling,
-            max_length=config.max_length,
-            cache_dir=config.embedding_cache,
-        )
+            featurizer = EmbeddingTable(config.path)
+        else:
+            from pluralrm.models.embedding_cache import EncoderEmbeddings
+
+            featurizer = EncoderEmbeddings(
+                path=config.path,
+                pooling=config.pooling,
+                max_length=config.max_length,
+                cache_dir=config.embedding_cache,
+            )
         return FrozenBackbone(config, featurizer.dim, rngs), featurizer
     from pluralrm.models.transformer import TransformerBackbone, TransformerBackboneConfig
 

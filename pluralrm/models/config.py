@@ -19,8 +19,10 @@ class BackboneConfig:
       ``hashing``: hashed character/word n-gram bag → embedding bag → MLP (no weights to
         download; fast on CPU; any language). Uses num_buckets, embed_dim, char_ngrams,
         word_ngrams, hidden_dims.
-      ``frozen``: precomputed embeddings of (prompt, response) from the pretrained encoder at
-        ``path`` (computed once, cached in ``embedding_cache``) → optional MLP (hidden_dims).
+      ``frozen``: precomputed embeddings of (prompt, response) → MLP (hidden_dims). ``path`` is
+        an embedding table (``.npz``, see ``pluralrm.data.embeddings``) or a pretrained
+        encoder (local directory or preset) whose embeddings are computed once and cached in
+        ``embedding_cache``.
       ``transformer``: a pretrained encoder or decoder from ``path`` (a local Hugging Face
         directory or a preset name such as ``minilm-l6``), fine-tuned per ``trainable``.
     """
@@ -31,8 +33,9 @@ class BackboneConfig:
     embed_dim: int = 64
     char_ngrams: tuple[int, ...] = (3, 4, 5)
     word_ngrams: tuple[int, ...] = (1, 2)
-    # hashing and frozen: MLP on the pooled vector
+    # hashing and frozen: (LayerNorm →) MLP on the pooled vector
     hidden_dims: tuple[int, ...] = (128,)
+    normalize: bool = True
     # text length buckets (hashing: n-grams per text; transformer: tokens)
     max_length: int = 512
     buckets: tuple[int, ...] = (64, 128, 256, 512)
@@ -78,7 +81,8 @@ class HeadConfig:
         + (b + Σ_a c_a[g_a] + c_annotator); L2 penalties ``shrinkage`` on group offsets and
         ``annotator_shrinkage`` on annotator offsets (random effects, global → group → annotator).
       ``mixture``: K = ``num_prototypes`` latent reward prototypes; mixing weights from the
-        group attributes and (when known) the annotator; trained on the latent-class likelihood.
+        group attributes and (when known) the annotator; ``mixture_likelihood`` = ``reward``
+        (BT on the mixed reward, PAL-B) or ``latent_class`` (one prototype per comparison).
       ``distributional``: a mean and a within-group spread per (response, group): each member's
         utility is (v_g + ε)·h with ε ~ N(0, diag(exp(2ρ_g))).
       ``values``: K = ``num_values`` value scores per response and per-group value weights.
@@ -90,6 +94,7 @@ class HeadConfig:
     annotator_shrinkage: float = 1e-2
     use_annotators: bool = False
     num_prototypes: int = 4
+    mixture_likelihood: str = "reward"
     value_names: tuple[str, ...] = ()
     num_values: int = 0
     value_loss_weight: float = 1.0
@@ -100,6 +105,7 @@ class HeadConfig:
             raise ConfigError(f"head.hidden_dim must be >= 1, got {self.hidden_dim}")
         if self.shrinkage < 0 or self.annotator_shrinkage < 0:
             raise ConfigError("head.shrinkage and head.annotator_shrinkage must be >= 0")
+        _choice("head.mixture_likelihood", self.mixture_likelihood, ("reward", "latent_class"))
         if self.num_prototypes < 1:
             raise ConfigError(f"head.num_prototypes must be >= 1, got {self.num_prototypes}")
 

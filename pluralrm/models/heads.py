@@ -128,7 +128,12 @@ class Head(nnx.Module):
     def __init__(self, in_dim: int, config: HeadConfig, group_ids: np.ndarray, rngs: nnx.Rngs):
         self.config = config
         self.trunk = nnx.Linear(in_dim, config.hidden_dim, rngs=rngs)
-        self.groups = GroupTable(jnp.asarray(group_ids, jnp.int32))  # [G, A]
+        group_ids = np.asarray(group_ids, np.int32).reshape(len(group_ids), -1)
+        self.num_attributes = group_ids.shape[1]
+        # stored with at least one column: checkpoints cannot hold zero-size arrays
+        padded = np.zeros((group_ids.shape[0], max(self.num_attributes, 1)), np.int32)
+        padded[:, : self.num_attributes] = group_ids
+        self.groups = GroupTable(jnp.asarray(padded))
 
     # -- subclass hooks
     def readout_params(self, group_ids: Array, annotator_ids: Array | None) -> Array:
@@ -137,6 +142,10 @@ class Head(nnx.Module):
 
     def regularization(self) -> Array:
         return jnp.zeros(())
+
+    def group_table(self) -> Array:
+        """``[G, A]`` the schema's groups as attribute ids."""
+        return self.groups[...][:, : self.num_attributes]
 
     # -- the contract
     def hidden(self, features: Array) -> Array:
@@ -152,7 +161,7 @@ class Head(nnx.Module):
 
     def all_groups(self, features: Array) -> Array:
         h = self.hidden(features)
-        v = self.readout_params(self.groups[...], None)  # [G, H]
+        v = self.readout_params(self.group_table(), None)  # [G, H]
         return linear_readout(h[:, None, :], v[None])  # [B, G]
 
     def pair_gap(
@@ -236,12 +245,19 @@ class PerGroupHead(PooledHead):
 class MixtureHead(Head):
     """K latent reward prototypes r_k = w_k·h, mixed per annotator and group.
 
-    Mixing weights π = softmax(a_0 + Σ_a A_a[g_a] + L[annotator]); the reward for a known judge
-    is Σ_k π_k r_k, and the training likelihood is the latent-class one,
-    P(chosen ≻ rejected) = Σ_k π_k sigmoid(Δr_k) (``losses.mixture_bradley_terry``). Without
-    group labels the annotator logits L carry everything (ideal-point / latent-class models);
-    ``pluralrm.models.adapt.adapt_annotator`` fits L for a new annotator from a few
-    comparisons, all else frozen.
+    Mixing weights π = softmax(a_0 + Σ_a A_a[g_a] + L[annotator]), and a judge's reward is the
+    convex combination r = Σ_k π_k r_k (PAL-B's mixture of prototype reward functions, Chen et
+    al. 2024). ``mixture_likelihood`` picks the training likelihood:
+
+    - ``"reward"`` (default): Bradley–Terry on the mixed reward, P = sigmoid(Σ_k π_k Δr_k);
+      every comparison moves its annotator's weights, which identifies them well.
+    - ``"latent_class"``: each comparison is judged by one prototype drawn from π,
+      P = Σ_k π_k sigmoid(Δr_k) (``losses.mixture_bradley_terry``; EM's likelihood).
+
+    Without group labels the annotator logits L carry everything (ideal-point models);
+    ``pluralrm.models.adapt.adapt_annotator`` fits L for a new annotator from a few comparisons
+    with everything else frozen, and ``annotator_responsibilities`` gives the EM-style posterior
+    over prototypes from an annotator's own comparisons.
     """
 
     def __init__(self, in_dim, config, group_ids, sizes, num_annotators, rngs):
@@ -272,17 +288,21 @@ class MixtureHead(Head):
 
     def all_groups(self, features):
         r = self.prototype_rewards(features)
-        pi = softmax(self.mixing_logits(self.groups[...], None))  # [G, K]
+        pi = softmax(self.mixing_logits(self.group_table(), None))  # [G, K]
         return linear_readout(r[:, None, :], pi[None])  # [B, G]
 
     def pair_gap(self, f_chosen, f_rejected, group_ids, annotator_ids=None):
+        if self.config.mixture_likelihood == "reward":
+            return super().pair_gap(f_chosen, f_rejected, group_ids, annotator_ids)
         gaps = self.prototype_rewards(f_chosen) - self.prototype_rewards(f_rejected)
         log_w = jax.nn.log_softmax(self.mixing_logits(group_ids, annotator_ids), axis=-1)
         return PairGap(gaps, log_w)
 
     def all_groups_pair_gap(self, f_chosen, f_rejected):
+        if self.config.mixture_likelihood == "reward":
+            return super().all_groups_pair_gap(f_chosen, f_rejected)
         gaps = self.prototype_rewards(f_chosen) - self.prototype_rewards(f_rejected)  # [B, K]
-        log_w = jax.nn.log_softmax(self.mixing_logits(self.groups[...], None), axis=-1)  # [G, K]
+        log_w = jax.nn.log_softmax(self.mixing_logits(self.group_table(), None), axis=-1)  # [G, K]
         shape = (gaps.shape[0], log_w.shape[0], gaps.shape[1])
         return PairGap(
             jnp.broadcast_to(gaps[:, None, :], shape), jnp.broadcast_to(log_w[None], shape)
@@ -334,7 +354,7 @@ class DistributionalHead(ConditionedHead):
     def all_groups_pair_gap(self, f_chosen, f_rejected):
         mean_gap = self.all_groups(f_chosen) - self.all_groups(f_rejected)  # [B, G]
         dh = self.hidden(f_chosen) - self.hidden(f_rejected)  # [B, H]
-        var = self.variances(self.groups[...])  # [G, H]
+        var = self.variances(self.group_table())  # [G, H]
         shape = (dh.shape[0], var.shape[0], dh.shape[1])
         pair_var = tree_sum(jnp.broadcast_to(var[None], shape) * jnp.broadcast_to(dh[:, None, :] ** 2, shape))
         return PairGap(mean_gap / probit_scale(pair_var))
@@ -391,7 +411,7 @@ class ValuesHead(Head):
 
     def all_groups(self, features):
         v = self.value_scores(features)
-        w = self.value_weights(self.groups[...])  # [G, K]
+        w = self.value_weights(self.group_table())  # [G, K]
         return linear_readout(v[:, None, :], w[None])
 
     def regularization(self):
