@@ -14,7 +14,7 @@ from pathlib import Path
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/demo", help="directory for the runs (default runs/demo)")
-    p.add_argument("--steps", type=int, default=600, help="training steps per model (default 600)")
+    p.add_argument("--steps", type=int, default=1000, help="training steps per model (default 1000)")
     p.add_argument("--heads", default="pooled,conditioned", help="heads to train, comma-separated")
     p.add_argument("--force", action="store_true", help="replace runs left in --out by an earlier demo")
 
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from pluralrm.models.config import HeadConfig, ModelConfig
     from pluralrm.simulate import load_default
     from pluralrm.train import TrainConfig, fit
-    from pluralrm.train.config import CheckpointConfig, EvalConfig, LoopConfig
+    from pluralrm.train.config import CheckpointConfig, EvalConfig, LoopConfig, OptimizerConfig
 
     console = Console()
     out = Path(args.out).absolute()
@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
             shutil.rmtree(run_dir)
         config = TrainConfig(
             model=ModelConfig(head=HeadConfig(type=head)),
+            optimizer=OptimizerConfig(lr=0.01),
             train=LoopConfig(steps=args.steps, batch_size=64, log_every=max(args.steps // 6, 1)),
             eval=EvalConfig(every=max(args.steps // 3, 1)),
             checkpoint=CheckpointConfig(every=max(args.steps // 3, 1)),
