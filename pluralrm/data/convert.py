@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from pluralrm.data.badrows import BadRows, RowProblem, check_policy, resolve
+from pluralrm.data.columns import arrow_column, value_codes
 from pluralrm.data.pairs import CanonicalPairs, canonicalize_dataset
 from pluralrm.data.readers import RawTable, read_source
 from pluralrm.data.validate import parse_numbers, string_column, text_column
@@ -118,7 +119,8 @@ def validated_ratings(
     Returns:
       ``item, annotator, response`` (context first when given) and ``prompt`` as object arrays
       of str, ``score`` float64, ``group:<name>`` per group (str), ``carry:<name>`` per carried
-      column (Python values, unchecked), all ``[R]`` for the R kept ratings.
+      column (Python values, unchecked), ``item_code`` and ``annotator_code`` int64, all
+      ``[R]`` for the R kept ratings.
     """
     t = raw.table
     needed = [item, response, annotator, score, prompt, context, *groups, *carry]
@@ -143,7 +145,10 @@ def validated_ratings(
         out[f"carry:{name}"] = t.column(name)
     keep, _ = resolve(bad, on_bad_row, raw.source, raw.locate)
     mask = pa.array(keep)
-    ratings = {k: np.asarray(v.filter(mask).to_pylist(), dtype=object) for k, v in out.items() if v is not None}
+    kept = {k: v.filter(mask) for k, v in out.items() if v is not None}
+    ratings = {k: np.asarray(v.to_pylist(), dtype=object) for k, v in kept.items()}
+    ratings["item_code"] = value_codes(kept["item"])[1]
+    ratings["annotator_code"] = value_codes(kept["annotator"])[1]
     if "context" in ratings:
         ratings["response"] = ratings.pop("context") + "\n\n" + ratings["response"]
     ratings["score"] = values[keep]
@@ -184,8 +189,7 @@ def rating_pairs(ratings: dict[str, np.ndarray], across: bool, max_pairs_per_ann
 
 def _pairs(ratings: dict[str, np.ndarray], across: bool) -> tuple[np.ndarray, np.ndarray]:
     """All pairs of rows ``(left [P], right [P])`` by the same annotator (and item, unless across)."""
-    annotator = np.unique(ratings["annotator"], return_inverse=True)[1]
-    item = np.unique(ratings["item"], return_inverse=True)[1]
+    annotator, item = ratings["annotator_code"], ratings["item_code"]
     rows = np.arange(len(annotator))
     key = annotator if across else annotator * (item.max() + 1) + item
     order = np.lexsort((rows, key))
@@ -213,8 +217,8 @@ def _coordinated_sample(ratings: dict[str, np.ndarray], left: np.ndarray, right:
     row_hash = np.array([int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "little")
                          for s in uniq], dtype=np.uint64)[inverse]
     a, b = row_hash[left], row_hash[right]
-    priority = _mix(np.minimum(a, b) ^ _mix(np.maximum(a, b) + np.uint64(seed)))
-    annotator = np.unique(ratings["annotator"], return_inverse=True)[1][left]
+    priority = _mix(np.minimum(a, b) ^ _mix(np.maximum(a, b) + np.uint64(seed % 2**64)))
+    annotator = ratings["annotator_code"][left]
     order = np.lexsort((priority, annotator))
     sorted_ann = annotator[order]
     starts = np.flatnonzero(np.r_[True, sorted_ann[1:] != sorted_ann[:-1]])
@@ -292,12 +296,8 @@ def preference_rates(dataset, by: Sequence[str] = (), pairs: CanonicalPairs | No
         raise DataError(f"preference_rates: no column {missing[0]!r} (columns: {dataset.column_names})",
                         field=missing[0])
     pairs = canonicalize_dataset(dataset) if pairs is None else pairs
-    values, codes = [], []
-    for a in by:
-        uniq, inverse = np.unique(np.asarray(dataset[a], dtype=object).astype(str), return_inverse=True)
-        values.append(uniq)
-        codes.append(inverse)
-    keys = np.stack([pairs.unit] + codes, axis=1).reshape(len(pairs.unit), 1 + len(by))
+    values, codes = zip(*(value_codes(arrow_column(dataset, a)) for a in by)) if by else ((), ())
+    keys = np.stack([pairs.unit, *codes], axis=1).reshape(len(pairs.unit), 1 + len(by))
     uniq_keys, inverse = np.unique(keys, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
     n = np.bincount(inverse, minlength=len(uniq_keys))

@@ -103,9 +103,12 @@ def load(
 def to_dataset(table: pa.Table):
     """Wraps an Arrow table as a ``datasets.Dataset`` without copying it."""
     import datasets
+    from datasets.fingerprint import generate_random_fingerprint
     from datasets.table import InMemoryTable
 
-    return datasets.Dataset(InMemoryTable(table))
+    # datasets would otherwise hash the whole table (seconds per million rows) for a fingerprint
+    # that only names cache files, which in-memory datasets never write.
+    return datasets.Dataset(InMemoryTable(table), fingerprint=generate_random_fingerprint())
 
 
 def save(dataset, path: str | Path, format: str | None = None) -> Path:

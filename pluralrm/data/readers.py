@@ -69,6 +69,7 @@ class RawTable:
 
 
 def record_index(i: int) -> int:
+    """Row numbering for sources without lines: the 1-based record index."""
     return i + 1
 
 

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from pluralrm.data.columns import arrow_column, value_codes
 from pluralrm.data.schema import group_attributes
 from pluralrm.errors import ConfigError, DataError
 
@@ -79,8 +80,7 @@ def split_assignment(dataset, by: str, val_size: float, test_size: float, seed: 
         raise ConfigError(f"test_size must be in (0, 1), got {test_size}")
     if val_size + (0 if holdout is not None else test_size) >= 1:
         raise ConfigError(f"val_size + test_size must be < 1, got {val_size} + {test_size}")
-    keys = _unit_keys(dataset, by)
-    units, unit_of_row = np.unique(keys, return_inverse=True)
+    units, unit_of_row = _units(dataset, by)
     unit_split = np.full(len(units), TRAIN, dtype=np.int8)
     # unknown-group rows ("") stay in training unless held out by name
     drawable = np.ones(len(units), dtype=bool) if by in SPLIT_MODES else units != ""
@@ -108,13 +108,14 @@ def split_assignment(dataset, by: str, val_size: float, test_size: float, seed: 
         count = int(min(max(1, round(frac * len(candidates))), room))
         unit_split[order[start:start + count]] = part
         start += count
-    return unit_split[unit_of_row.reshape(-1)]
+    return unit_split[unit_of_row]
 
 
-def _unit_keys(dataset, by: str) -> np.ndarray:
+def _units(dataset, by: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(units [U] sorted, unit of each row [N])``."""
     columns = dataset.column_names
     if by == "random":
-        return np.arange(dataset.num_rows)
+        return np.arange(dataset.num_rows), np.arange(dataset.num_rows)
     if by == "annotator":
         name = "annotator_id"
     elif by == "item":
@@ -126,7 +127,7 @@ def _unit_keys(dataset, by: str) -> np.ndarray:
                         f"attribute {group_attributes(dataset)}", field=by)
     if name not in columns:
         raise DataError(f"cannot split by {by!r}: the dataset has no {name!r} column", field=name)
-    return np.asarray(dataset[name], dtype=object).astype(str)
+    return value_codes(arrow_column(dataset, name))
 
 
 def _unit_name(by: str) -> str:

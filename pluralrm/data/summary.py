@@ -11,12 +11,13 @@ and another group always the other. With few votes per group it is inflated by s
 """
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow.compute as pc
 
+from pluralrm.data.columns import arrow_column
 from pluralrm.data.convert import preference_rates
 from pluralrm.data.pairs import canonicalize_dataset
 from pluralrm.data.schema import group_attributes
@@ -101,23 +102,29 @@ def summarize(dataset) -> DatasetSummary:
       A :class:`DatasetSummary`.
     """
     pairs = canonicalize_dataset(dataset)
-    label = np.asarray(dataset["label"], dtype=np.float64)
+    label = arrow_column(dataset, "label").to_numpy()
     hard = int(np.sum((label == 0.0) | (label == 1.0)))
     ties = int(np.sum(label == 0.5))
     attributes = group_attributes(dataset)
-    group_values = {a: dict(Counter(dataset[a]).most_common()) for a in attributes}
+    group_values = {a: _value_counts(arrow_column(dataset, a)) for a in attributes}
     disagreement = tuple(
         GroupDisagreement(a, *group_spread(preference_rates(dataset, by=[a], pairs=pairs), a))
         for a in attributes
     )
     return DatasetSummary(
         comparisons=dataset.num_rows,
-        annotators=len(set(dataset["annotator_id"]) - {""}),
+        annotators=len(set(pc.unique(arrow_column(dataset, "annotator_id")).to_pylist()) - {""}),
         units=pairs.num_units,
         group_values=group_values,
         labels=LabelCounts(hard, ties, dataset.num_rows - hard - ties),
         disagreement=disagreement,
     )
+
+
+def _value_counts(column) -> dict[str, int]:
+    """``{value: rows}``, most frequent first (ties by value)."""
+    counts = pc.value_counts(column).to_pylist()
+    return {c["values"]: c["counts"] for c in sorted(counts, key=lambda c: (-c["counts"], c["values"]))}
 
 
 def group_spread(rates: Mapping[str, np.ndarray], attribute: str) -> tuple[int, float]:

@@ -132,6 +132,12 @@ def _group_fields(survey: Any, groups: Sequence[str] | Mapping[str, str] | None)
 def _join_survey(raw: RawTable, survey: Any, fields: dict[str, str]) -> RawTable:
     """Adds one column per group attribute to the utterances, from the participant's survey row."""
     s = read_source(survey)
+    used = {c for c in s.table.column_names
+            if c == "user_id" or any(f == c or f.startswith(c + "_") for f in fields.values())}
+    for row, problem in sorted(s.problems.items()):
+        if problem.field is None or problem.field in used:
+            raise DataError(problem.reason, file=s.source, row=s.locate(row), field=problem.field,
+                            value=problem.value)
     t = s.table.flatten()
     t = t.rename_columns([c.replace(".", "_") for c in t.column_names])
     for field in ("user_id", *fields.values()):
@@ -182,7 +188,7 @@ def _is_true(value: Any) -> bool:
 def _chosen_responses(ratings: dict[str, np.ndarray]) -> np.ndarray:
     """``[R]`` bool: the response chosen in its interaction (``if_chosen``; else the top score)."""
     flagged = np.array([_is_true(v) for v in ratings["carry:if_chosen"]], dtype=bool)
-    item = np.unique(ratings["item"], return_inverse=True)[1].reshape(-1)
+    item = ratings["item_code"]
     has_flag = np.bincount(item, weights=flagged) > 0
     top = np.full(item.max() + 1, -np.inf)
     np.maximum.at(top, item, ratings["score"])

@@ -77,3 +77,16 @@ def test_errors(tmp_path, files):
     del record["if_chosen"]
     with pytest.raises(DataError, match="if_chosen"):
         prism([record])
+
+
+def test_survey_lines_that_cannot_be_read(tmp_path, files):
+    survey = tmp_path / "survey.jsonl"
+    lines = files[1].read_text().splitlines()
+    unused = json.loads(lines[2])
+    unused["lm_usecases"] = "several"  # a field no group attribute uses: ignored
+    survey.write_text("\n".join(lines[:2] + [json.dumps(unused)]) + "\n")
+    assert prism(files[0], survey, groups=["country"]).num_rows == 9
+    survey.write_text("\n".join(lines[:2] + ["{broken"]) + "\n")
+    with pytest.raises(DataError, match="not valid JSON") as e:
+        prism(files[0], survey, groups=["country"])
+    assert (e.value.file, e.value.row) == (str(survey), 3)
