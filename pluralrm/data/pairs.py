@@ -83,10 +83,11 @@ def canonicalize(
 def canonicalize_dataset(dataset) -> CanonicalPairs:
     """``canonicalize`` over a ComparisonDataset's columns (uses ``item_id`` when present)."""
     cols = dataset.column_names
+    # dataset[c][:] reads the whole column at once; iterating dataset[c] formats row by row
     return canonicalize(
-        dataset["prompt"],
-        dataset["chosen"],
-        dataset["rejected"],
-        dataset["label"],
-        dataset["item_id"] if "item_id" in cols else None,
+        dataset["prompt"][:],
+        dataset["chosen"][:],
+        dataset["rejected"][:],
+        dataset["label"][:],
+        dataset["item_id"][:] if "item_id" in cols else None,
     )
