@@ -30,12 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pluralrm {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS.items():
-        try:
-            module = importlib.import_module(f"pluralrm.cli.{name}")
-        except ModuleNotFoundError as e:
-            if e.name != f"pluralrm.cli.{name}":
-                raise
-            continue  # a subcommand whose module is not in this build (yet) is not offered
+        module = importlib.import_module(f"pluralrm.cli.{name}")
         p = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(p)
         p.set_defaults(_module=module)

@@ -77,8 +77,9 @@ def run(args: argparse.Namespace) -> int:
         aware = float(np.mean(np.maximum(p_own[m], 1 - p_own[m])))
         blind_p = np.where(truth.p_pooled[test_rows][m] >= 0.5, p_own[m], 1 - p_own[m])
         cells = [f"{results[h].get(label, {}).get('accuracy', float('nan')):.3f}" for h in heads]
+        short = "/".join(kv.split("=", 1)[1] for kv in label.split(","))
         minority = " (minority)" if truth.group_share[c] < 0.1 else ""
-        table.add_row(label + minority, f"{truth.group_share[c]:.2f}", str(int(m.sum())), f"{aware:.3f}",
+        table.add_row(short + minority, f"{truth.group_share[c]:.2f}", str(int(m.sum())), f"{aware:.3f}",
                       f"{float(np.mean(blind_p)):.3f}", *cells)
     overall = [f"{results[h]['all']['accuracy']:.3f}" for h in heads]
     table.add_row("all", "1.00", str(len(test_rows)), f"{float(np.mean(np.maximum(p_own, 1 - p_own))):.3f}", "", *overall)
