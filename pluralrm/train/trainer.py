@@ -152,12 +152,19 @@ def fit(
     checkpoints = RunCheckpoints(run_dir, config.checkpoint, config.eval.mode)
     metrics_log = MetricsLog(run_dir)
     try:
-        return _train_loop(config, model, train, eval_data, run_dir, mesh, checkpoints, metrics_log, transform_batch, ckpt_exists)
-    finally:
-        try:
-            checkpoints.close()
-        finally:
-            metrics_log.close()
+        outcome = _train_loop(config, model, train, eval_data, run_dir, mesh, checkpoints, metrics_log, transform_batch, ckpt_exists)
+    except BaseException:
+        # Report the error that stopped training, not a second one raised while closing
+        # (on a full disk, flushing TensorBoard fails too).
+        for close in (checkpoints.close, metrics_log.close):
+            try:
+                close()
+            except Exception as e:  # noqa: BLE001
+                log.warning("while stopping after an error, closing failed too: %s", e)
+        raise
+    checkpoints.close()
+    metrics_log.close()
+    return outcome
 
 
 def _train_loop(config, model, train, eval_data, run_dir, mesh, checkpoints, metrics_log, transform_batch, resuming):
