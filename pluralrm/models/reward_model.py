@@ -32,6 +32,7 @@ from pluralrm.configs import from_dict, to_dict
 from pluralrm.data.featurize import Featurizer, featurizer_from_config, pair_inputs
 from pluralrm.data.schema import GroupSchema
 from pluralrm.errors import CheckpointError, ConfigError, DataError
+from pluralrm.models.artefacts import check_declared_size, check_directory, read_json
 from pluralrm.models.backbones import build_backbone
 from pluralrm.models.config import ModelConfig
 from pluralrm.models.heads import GroupTable, Head, PairGap, build_head
@@ -174,6 +175,7 @@ class RewardModel:
 
             return load_from_run(cls, path, checkpoint)
         config, schema, featurizer, annotators, temperatures = read_model_metadata(path)
+        check_declared_size(config, schema, len(annotators), path)
         net, _ = build_net(config, schema, len(annotators))
         restore_weights(net, path / "weights")
         return cls(net, config, schema, featurizer, annotators, temperatures)
@@ -405,10 +407,11 @@ def read_model_metadata(path: Path):
             f"{path} is not a pluralrm model directory: model.json is missing "
             "(pass a directory written by RewardModel.save or a `pluralrm train` run directory)"
         )
+    check_directory(path)
     try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{meta_path}: cannot read model metadata: {e}") from None
+        meta = read_json(meta_path, max_bytes=16 << 20)
+    except CheckpointError as e:
+        raise CheckpointError(f"cannot read model metadata: {e}") from None
     if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
         raise CheckpointError(f"{meta_path}: not a pluralrm model file (format tag missing)")
     if meta.get("version") != MODEL_VERSION:
@@ -421,13 +424,14 @@ def read_model_metadata(path: Path):
         featurizer = featurizer_from_config(meta.get("featurizer") or {})
     except ConfigError as e:
         raise CheckpointError(f"{meta_path}: {e}") from None
+    schema_dict = read_json(path / "schema.json")
+    if not isinstance(schema_dict, dict):
+        raise CheckpointError(f"{path / 'schema.json'}: a group schema must be a JSON object")
     try:
-        schema = GroupSchema.load(path / "schema.json")
-        annotators = json.loads((path / "annotators.json").read_text())
+        schema = GroupSchema.from_dict(schema_dict, source=str(path / "schema.json"))
     except DataError as e:
         raise CheckpointError(str(e)) from None
-    except (OSError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path / 'annotators.json'}: {e}") from None
+    annotators = read_json(path / "annotators.json")
     if not isinstance(annotators, list) or not all(isinstance(a, str) for a in annotators):
         raise CheckpointError(f"{path / 'annotators.json'}: must be a JSON list of strings")
     temperatures = meta.get("temperatures") or {}

@@ -58,12 +58,19 @@ def verify_step(run_dir: Path, step: int) -> str | None:
     manifest_path = run_dir / "manifests" / f"{step}.json"
     if not manifest_path.is_file():
         return None
+    from pluralrm.models.artefacts import read_json
+
     try:
-        expected = json.loads(manifest_path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+        expected = read_json(manifest_path, max_bytes=64 << 20)
+    except CheckpointError as e:
         return f"its manifest is unreadable ({e})"
+    if not isinstance(expected, dict):
+        return "its manifest is not a JSON object"
     root = run_dir / "checkpoints" / str(step)
-    for rel, (size, digest) in expected.items():
+    for rel, entry in expected.items():
+        if not (isinstance(entry, list) and len(entry) == 2) or Path(rel).is_absolute() or ".." in Path(rel).parts:
+            return f"its manifest has an invalid entry {rel!r}"
+        size, digest = entry
         path = root / rel
         if not path.is_file():
             return f"file {rel} is missing"
@@ -87,9 +94,11 @@ def select_step(run_dir: Path, which: str | int = "best") -> int:
     if which == "best":
         best_path = run_dir / "best.json"
         if best_path.is_file():
+            from pluralrm.models.artefacts import read_json
+
             try:
-                best = json.loads(best_path.read_text())["step"]
-            except (OSError, json.JSONDecodeError, KeyError, TypeError):
+                best = read_json(best_path, max_bytes=1 << 16)["step"]
+            except (CheckpointError, KeyError, TypeError):
                 best = None
             if best in steps and verify_step(run_dir, best) is None:
                 return best
@@ -120,6 +129,8 @@ def load_from_run(cls, run_dir: Path, which: str | int = "best"):
     import jax
     import orbax.checkpoint as ocp
 
+    from pluralrm.models.artefacts import check_declared_size
+
     from pluralrm.models.reward_model import (
         _abstract,
         _saved_state,
@@ -134,6 +145,7 @@ def load_from_run(cls, run_dir: Path, which: str | int = "best"):
     problem = verify_step(run_dir, step)
     if problem:
         raise CheckpointError(f"{run_dir}: checkpoint {step} is unusable: {problem}")
+    check_declared_size(config, schema, len(annotators), run_dir)
     net, _ = build_net(config, schema, len(annotators))
     target = _saved_state(net).to_pure_dict()
     where = str(run_dir / "checkpoints" / str(step) / "model")

@@ -136,7 +136,7 @@ def make_train_step(graphdef, rest, tx: optax.GradientTransformation, loss_cfg: 
 
 
 def make_eval_step(graphdef, loss_cfg: LossConfig, dtype: str = "float32"):
-    """Builds ``eval(params, rest, batch) -> (prob [B], loss [B])`` (no dropout, known ids)."""
+    """Builds ``evaluate(params, rest, batch) -> (prob [B], loss [B])`` (no dropout, known ids)."""
     compute_dtype = jnp.bfloat16 if dtype == "bfloat16" else jnp.float32
 
     def evaluate(params, rest, batch):

@@ -1,0 +1,102 @@
+"""Reading model and run directories that may not be trustworthy.
+
+A checkpoint directory is data, never code: pluralrm reads it with JSON, Orbax/TensorStore and
+safetensors only (no pickle, no ``trust_remote_code``, YAML only through ``safe_load``). Before
+anything is allocated these checks refuse, with an error that says what and where:
+
+- a symbolic link that points outside the directory, or a special file (FIFO, device);
+- a metadata file larger than it could honestly be (a JSON bomb);
+- a model whose declared size (configuration and schema) would need more memory than a limit
+  (by default half of this machine's RAM; ``PLURALRM_MAX_MODEL_BYTES`` overrides it) — the
+  size is computed abstractly with ``nnx.eval_shape``, allocating nothing;
+- saved arrays whose shapes differ from the ones the configuration implies (checked by the
+  loaders against Orbax's metadata before any array is read).
+"""
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from pluralrm.errors import CheckpointError
+
+MAX_JSON_BYTES = 256 << 20
+
+
+def check_directory(root: Path) -> None:
+    """Refuses symlinks leading outside ``root`` and special files anywhere below it."""
+    root = Path(root)
+    real_root = root.resolve()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            info = path.lstat()
+            if stat.S_ISLNK(info.st_mode):
+                target = path.resolve()
+                if real_root != target and real_root not in target.parents:
+                    raise CheckpointError(
+                        f"{path} is a symbolic link to {target}, outside {root}; refusing to read it "
+                        "(copy the files into the directory instead)"
+                    )
+            elif not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+                raise CheckpointError(f"{path} is not a regular file or directory; refusing to read it")
+
+
+def read_json(path: Path, max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """``json.loads`` of a file no larger than ``max_bytes``; CheckpointError otherwise."""
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read ({e.strerror})") from None
+    if size > max_bytes:
+        raise CheckpointError(f"{path} is {size:,} bytes, over the {max_bytes:,}-byte limit for metadata")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: not valid JSON ({e})") from None
+
+
+def memory_limit_bytes() -> int:
+    """The largest model (parameter bytes) we agree to build: env override or half the RAM."""
+    override = os.environ.get("PLURALRM_MAX_MODEL_BYTES")
+    if override:
+        return int(override)
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (ValueError, OSError):
+        return 8 << 30
+
+
+def check_declared_size(config: Any, schema: Any, num_annotators: int, source: Path) -> int:
+    """Parameter bytes the configuration and schema declare; refuses more than the limit.
+
+    Pretrained (transformer) backbones are sized by their own weight files, which the weight
+    loader checks; the rest of the model is sized here without allocating it.
+    """
+    from flax import nnx
+
+    from pluralrm.models.config import BackboneConfig
+    from pluralrm.models.reward_model import build_net
+
+    sized = config
+    if config.backbone.type != "hashing":
+        # stand-in with the same feature width is not knowable without the weights: size the
+        # head on a hashing backbone of the configured MLP widths (the part the JSON declares)
+        sized = type(config)(backbone=BackboneConfig(num_buckets=2, embed_dim=1, hidden_dims=config.backbone.hidden_dims or (1,)),
+                             head=config.head)
+    try:
+        abstract = nnx.eval_shape(lambda: build_net(sized, schema, num_annotators)[0])
+    except Exception as e:  # a config that cannot even be shaped
+        raise CheckpointError(f"{source}: the model it declares cannot be built ({e})") from None
+    import jax
+
+    total = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(nnx.state(abstract)))
+    limit = memory_limit_bytes()
+    if total > limit:
+        raise CheckpointError(
+            f"{source} declares a model of {total / 2**30:.1f} GiB of parameters, over the "
+            f"{limit / 2**30:.1f} GiB limit (set PLURALRM_MAX_MODEL_BYTES to allow it)"
+        )
+    return total
