@@ -16,6 +16,8 @@ COMMANDS: dict[str, str] = {
     "simulate": "generate a synthetic society with planted group values (ground truth)",
     "data": "inspect and convert comparison data (summary, validate)",
     "train": "train a reward model from a YAML config",
+    "score": "score candidate responses per group, aggregate across groups, pick the best",
+    "serve": "serve a reward model over HTTP (score, compare, groups; needs pluralrm[serve])",
 }
 
 

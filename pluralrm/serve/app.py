@@ -1,0 +1,246 @@
+"""The FastAPI application of the reward server (routes, error answers, micro-batching).
+
+Routes:
+
+- ``POST /score`` — ``{prompts, responses, groups | all_groups, aggregate?, weights?,
+  normalize?, q?, temperature?}`` → ``{scores: [N]}`` (one group or one per row), or with
+  ``all_groups`` ``{groups: [G labels], scores: [N][G], aggregate?: [N]}``; equal to
+  ``RewardModel.score`` / ``score_all_groups`` and ``pluralrm.score.aggregate(..., sets=prompts)``.
+- ``POST /compare`` — ``{prompt, a, b, groups?}`` → ``{groups: [K], p_a_over_b: [K]}``, equal
+  to ``RewardModel.predict_preference`` (every group of the model when ``groups`` is omitted).
+- ``GET /groups`` — the schema: attributes, vocabularies, groups with training counts and
+  population shares.
+- ``GET /health`` — ``{status: "ok", ...}`` and batching counters.
+
+Errors: a malformed field is a 422 whose ``error`` names the field; an unknown group attribute
+or (with the ``error`` policy) an unseen group value too; a body over the byte limit or a list
+over the item limit is a 413. A group value the model never saw is answered under the server's
+``fallback`` policy and reported in the answer's ``warnings``.
+"""
+# no `from __future__ import annotations`: FastAPI reads the (locally built) body models from the annotations
+
+import warnings
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from pluralrm import __version__
+from pluralrm.data.schema import UNKNOWN
+from pluralrm.errors import ConfigError, DataError
+from pluralrm.models.reward_model import FALLBACKS
+from pluralrm.score.rules import aggregate
+from pluralrm.score.table import is_single_spec, population_weights, spec_label
+from pluralrm.serve.batcher import ClosedError, MicroBatcher
+from pluralrm.serve.requests import FieldError, Limits, check_items, request_models
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Server settings.
+
+    Attributes:
+      limits: request size limits (body bytes, items, characters per text).
+      max_batch: rows collected before a batch runs without waiting further.
+      max_wait_ms: how long a request waits for others to share its model call.
+      fallback: unseen group values: ``pooled`` (warning in the answer), ``error`` (422), ``nearest``.
+      warmup: compile the model's functions at startup (first requests are not slow).
+      drain_timeout_s: on SIGTERM, how long in-flight requests may take to finish.
+    """
+
+    limits: Limits = field(default_factory=Limits)
+    max_batch: int = 256
+    max_wait_ms: float = 5.0
+    fallback: str = "pooled"
+    warmup: bool = True
+    drain_timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.fallback not in FALLBACKS:
+            raise ConfigError(f"fallback must be one of {list(FALLBACKS)}, got {self.fallback!r}")
+        if self.max_batch < 1 or self.max_wait_ms < 0:
+            raise ConfigError("max_batch must be >= 1 and max_wait_ms >= 0")
+
+
+def model_runners(model: Any) -> dict[str, Any]:
+    """The batcher's model calls (run in its worker thread); group specs arrive resolved."""
+    return {
+        "score": lambda c: model.score(c["prompts"], c["responses"], groups=c["groups"], fallback="error"),
+        "all_groups": lambda c: model.score_all_groups(c["prompts"], c["responses"])[0],
+        "compare": lambda c: model.predict_preference(c["prompts"], c["a"], c["b"], groups=c["groups"],
+                                                      fallback="error"),
+        "compare_all": lambda c: model.predict_preference(c["prompts"], c["a"], c["b"], groups="all"),
+    }
+
+
+def create_app(model: Any, config: ServeConfig = ServeConfig(), name: str = "") -> FastAPI:
+    """The reward server for ``model`` (see the module docstring)."""
+    ScoreRequest, CompareRequest = request_models(config.limits)
+    resolver = _GroupResolver(model, config.fallback)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        batcher = MicroBatcher(model_runners(model), config.max_batch, config.max_wait_ms / 1000)
+        batcher.start()
+        app.state.batcher = batcher
+        if config.warmup:
+            await _warmup(batcher, model)
+        try:
+            yield
+        finally:
+            await batcher.close()
+
+    app = FastAPI(title="pluralrm reward server", version=__version__, lifespan=lifespan,
+                  max_body_size=config.limits.max_body_bytes)
+    _install_error_handlers(app)
+
+    @app.post("/score")
+    async def score(body: ScoreRequest, request: Request) -> dict[str, Any]:
+        _check_items(body, config.limits)
+        batcher: MicroBatcher = request.app.state.batcher
+        columns = {"prompts": body.prompts, "responses": body.responses}
+        if not body.all_groups:
+            groups, notes = resolver.rows(body.groups, len(body.prompts))
+            scores = await batcher.submit("score", {**columns, "groups": groups})
+            return {"scores": scores.tolist(), "warnings": notes}
+        table = await batcher.submit("all_groups", columns)
+        out: dict[str, Any] = {"groups": model.group_labels, "scores": table.tolist(), "warnings": []}
+        if body.aggregate is not None:
+            weights = body.weights
+            if weights == "population" or (weights is None and body.aggregate == "weighted"):
+                weights = population_weights(model.schema)
+            params = {k: v for k, v in (("q", body.q), ("temperature", body.temperature)) if v is not None}
+            try:
+                agg = await batcher.run_in_worker(
+                    lambda: aggregate(table, body.aggregate, weights, sets=body.prompts, normalize=body.normalize,
+                                      **params)
+                )
+            except ConfigError as e:  # the rule's parameters were checked by the body model: the weights remain
+                raise HTTPException(status_code=422, detail=f"body.weights: {e}") from None
+            out["aggregate"] = agg.tolist()
+        return out
+
+    @app.post("/compare")
+    async def compare(body: CompareRequest, request: Request) -> dict[str, Any]:
+        _check_items(body, config.limits)
+        batcher: MicroBatcher = request.app.state.batcher
+        if body.groups is None:
+            p = await batcher.submit("compare_all", {"prompts": [body.prompt], "a": [body.a], "b": [body.b]})
+            return {"groups": model.group_labels, "p_a_over_b": p[0].tolist(), "warnings": []}
+        specs = [body.groups] if is_single_spec(body.groups) else list(body.groups)
+        groups, notes = resolver.rows(specs, len(specs))
+        k = len(specs)
+        p = await batcher.submit("compare", {"prompts": [body.prompt] * k, "a": [body.a] * k, "b": [body.b] * k,
+                                             "groups": groups})
+        return {"groups": [spec_label(s) for s in specs], "p_a_over_b": p.tolist(), "warnings": notes}
+
+    @app.get("/groups")
+    async def groups() -> dict[str, Any]:
+        schema = model.schema
+        shares = population_weights(schema)
+        return {
+            "attributes": list(schema.attributes),
+            "vocabularies": {a: list(v) for a, v in zip(schema.attributes, schema.vocabularies)},
+            "groups": [
+                {"label": label, "values": dict(zip(schema.attributes, g)), "count": int(c), "share": float(s)}
+                for label, g, c, s in zip(model.group_labels, schema.groups, schema.group_counts, shares)
+            ],
+        }
+
+    @app.get("/health")
+    async def health(request: Request) -> dict[str, Any]:
+        stats = request.app.state.batcher.stats
+        return {"status": "ok", "model": name, "version": __version__, "groups": model.schema.num_groups,
+                "jobs": stats.jobs, "batches": stats.batches, "model_calls": stats.model_calls,
+                "largest_call": stats.largest_call, "in_flight": stats.in_flight,
+                "calls_by_jobs": {str(k): v for k, v in sorted(stats.calls_by_size.items())}}
+
+    return app
+
+
+class _GroupResolver:
+    """Group specs → specs with the unseen-value policy already applied (so the batched model
+    call cannot warn or fail), plus the policy's warnings for the answer."""
+
+    def __init__(self, model: Any, fallback: str):
+        self.model, self.fallback = model, fallback
+
+    def rows(self, groups: Any, n: int) -> tuple[list[dict[str, str]], list[str]]:
+        specs = [groups] * n if groups is None or is_single_spec(groups) else list(groups)
+        cache: dict[str, dict[str, str]] = {}
+        notes: list[str] = []
+        for spec in specs:
+            key = "" if spec is None else spec_label(spec)
+            if key not in cache:
+                try:
+                    cache[key], new = self._resolve(spec)
+                except DataError as e:
+                    raise HTTPException(status_code=422, detail=f"body.groups: {e.reason}") from None
+                notes.extend(m for m in new if m not in notes)
+        return [cache["" if s is None else spec_label(s)] for s in specs], notes
+
+    def _resolve(self, spec: Any) -> tuple[dict[str, str], list[str]]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ids = self.model.encode_groups(spec, 1, self.fallback)
+        values = self.model.schema.decode(ids)[0]
+        resolved = {a: ("" if v == UNKNOWN else v) for a, v in zip(self.model.schema.attributes, values)}
+        return resolved, [str(w.message) for w in caught]
+
+
+async def _warmup(batcher: MicroBatcher, model: Any) -> None:
+    one = {"prompts": ["warm up"], "responses": ["warm up"]}
+    await batcher.submit("score", {**one, "groups": [{}]})
+    await batcher.submit("all_groups", one)
+    pair = {"prompts": ["warm up"], "a": ["a"], "b": ["b"]}
+    await batcher.submit("compare", {**pair, "groups": [{}]})
+    await batcher.submit("compare_all", pair)
+    stats = batcher.stats  # warm-up calls are not traffic
+    stats.jobs = stats.batches = stats.model_calls = stats.largest_call = 0
+    stats.calls_by_size.clear()
+
+
+def _check_items(body: Any, limits: Limits) -> None:
+    message = check_items(body, limits)
+    if message is not None:
+        raise HTTPException(status_code=413, detail=message)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = []
+        for e in exc.errors():
+            loc, msg = [str(x) for x in e.get("loc", ())], str(e.get("msg", "invalid"))
+            error = (e.get("ctx") or {}).get("error")
+            if isinstance(error, FieldError):  # model-level checks name their field
+                loc, msg = loc + [error.field], str(error).split(": ", 1)[1]
+            details.append({"field": ".".join(loc), "message": msg, "type": e.get("type")})
+        first = details[0] if details else {"field": "body", "message": "invalid request"}
+        return JSONResponse(status_code=422, content={"error": f"{first['field']}: {first['message']}",
+                                                      "detail": details})
+
+    @app.exception_handler(DataError)
+    async def data_error(request: Request, exc: DataError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"error": str(exc), "field": exc.field})
+
+    @app.exception_handler(ConfigError)
+    async def config_error(request: Request, exc: ConfigError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"error": str(exc)})
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse(status_code=exc.status_code, content={"error": str(exc.detail)},
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(ClosedError)
+    async def closing(request: Request, exc: ClosedError) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"error": str(exc)}, headers={"Connection": "close"})
+
+
+__all__ = ["ServeConfig", "create_app", "model_runners"]
