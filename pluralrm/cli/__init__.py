@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "simulate": "generate a synthetic society with planted group values (ground truth)",
     "data": "inspect and convert comparison data (summary, validate)",
     "train": "train a reward model from a YAML config",
+    "explain": "explain a values model's preference: each value's contribution per group",
 }
 
 
