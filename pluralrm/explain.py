@@ -267,28 +267,6 @@ def _training_settings(path: Path | None) -> tuple[float, str, float, float | No
     return loop.group_dropout, loss.type, loss.margin, loss.tie_param
 
 
-def annotator_resample_counts(annotators: Sequence[str], strata: np.ndarray, num: int,
-                              rng: np.random.Generator) -> np.ndarray:
-    """Row counts ``[num, N]`` of a stratified cluster bootstrap over annotators.
-
-    Each resample draws, within each stratum (group cell), as many annotators as it has, with
-    replacement, and takes all their rows; a row without an annotator id is its own cluster.
-    An annotator's stratum is that of their first row.
-    """
-    annotators = np.asarray(list(annotators), dtype=object)
-    n = len(annotators)
-    unknown = annotators == ""
-    names = np.where(unknown, np.array([f"\x00row{i}" for i in range(n)], dtype=object), annotators)
-    clusters, first, row_cluster = np.unique(names.astype(str), return_index=True, return_inverse=True)
-    cluster_stratum = np.asarray(strata)[first]
-    counts = np.zeros((num, len(clusters)))
-    for s in np.unique(cluster_stratum):
-        members = np.flatnonzero(cluster_stratum == s)
-        draws = rng.integers(0, len(members), size=(num, len(members)))
-        np.add.at(counts, (np.arange(num)[:, None], members[draws]), 1.0)
-    return counts[:, row_cluster.reshape(-1)]
-
-
 def group_value_weights(
     model_or_run: RewardModel | str | Path,
     bootstrap: int = 0,
@@ -345,7 +323,7 @@ def group_value_weights(
     weight = np.asarray(data["weight"], np.float64) if "weight" in cols else np.ones(len(data))
     problem = value_refit.weight_problem(delta, row_ids, np.asarray(data["label"]), weight, dropout)
     annotators = data["annotator_id"] if "annotator_id" in cols else [""] * len(data)
-    counts = annotator_resample_counts(annotators, problem.row_cell, bootstrap, np.random.default_rng(seed))
+    counts = value_refit.annotator_resample_counts(annotators, problem.row_cell, bootstrap, np.random.default_rng(seed))
     counts = np.concatenate([np.ones((1, len(data))), counts])  # row 0: the data as given
     theta, _ = value_refit.newton_refit(problem, value_refit.head_parameters(head, problem), counts,
                                         head.config.shrinkage, loss, margin, tie)
@@ -354,17 +332,11 @@ def group_value_weights(
     alpha = (1.0 - level) / 2
     lower = weights + np.quantile(deviation, alpha, axis=0)
     upper = weights + np.quantile(deviation, 1.0 - alpha, axis=0)
-    fitted = _fitted_groups(problem, ids)
+    fitted = value_refit.fitted_groups(problem, ids)
     lower[~fitted], upper[~fitted] = np.nan, np.nan
     offset = float(np.max(np.abs(weights[fitted] - refits[0][fitted])))
     return ValueWeightTable(labels, names, weights, lower, upper, level, bootstrap, offset,
                             CONDITIONING.format(B=bootstrap))
-
-
-def _fitted_groups(problem, ids: np.ndarray) -> np.ndarray:
-    """``[G]`` bool: every known attribute value of the group occurs in the refit data."""
-    blocks = set(problem.blocks)
-    return np.array([all(i == 0 or (a, int(i)) in blocks for a, i in enumerate(row)) for row in ids])
 
 
 # ---------------------------------------------------------------------------- plotting
@@ -410,7 +382,6 @@ __all__ = [
     "GroupExplanation",
     "ValueContribution",
     "ValueWeightTable",
-    "annotator_resample_counts",
     "explain",
     "group_value_weights",
     "plot_group_value_weights",

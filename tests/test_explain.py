@@ -13,7 +13,6 @@ from pluralrm.data.schema import GroupSchema
 from pluralrm.errors import ConfigError, DataError
 from pluralrm.explain import (
     SHARED,
-    annotator_resample_counts,
     explain,
     group_value_weights,
     plot_group_value_weights,
@@ -146,19 +145,6 @@ def test_bootstrap_needs_data(model):
         group_value_weights(model, bootstrap=10)
 
 
-def test_annotator_resampling_keeps_clusters_and_strata():
-    annotators = ["a", "a", "b", "c", "c", "c", "", ""]
-    strata = np.array([0, 0, 0, 1, 1, 1, 1, 0])
-    counts = annotator_resample_counts(annotators, strata, 200, np.random.default_rng(0))
-    assert counts.shape == (200, 8)
-    np.testing.assert_array_equal(counts[:, 0], counts[:, 1])  # an annotator's rows travel together
-    np.testing.assert_array_equal(counts[:, 3], counts[:, 5])
-    # stratum 0 has clusters a, b and row 7; stratum 1 has c and row 6: sizes are kept
-    np.testing.assert_array_equal(counts[:, 0] + counts[:, 2] + counts[:, 7], 3)
-    np.testing.assert_array_equal(counts[:, 3] + counts[:, 6], 2)
-    assert counts[:, 0].std() > 0 and counts[:, 6].std() > 0
-
-
 @pytest.mark.slow
 def test_bootstrap_intervals_contain_the_estimate_and_narrow_with_more_data(tmp_path):
     sys.path.insert(0, str(Path(__file__).parent / "models"))
@@ -184,3 +170,16 @@ def test_bootstrap_intervals_contain_the_estimate_and_narrow_with_more_data(tmp_
     width = {k: np.nanmean(t.upper - t.lower) for k, t in tables.items()}
     # a quarter of the annotators: intervals about twice as wide (sqrt(4)); allow sampling noise
     assert width["all"] < 0.75 * width["quarter"], width
+
+
+def test_calibrated_temperature_divides_the_gap_not_the_contributions():
+    model = random_model(seed=3)
+    label = model.group_labels[1]
+    model.temperatures = {label: 2.5}
+    e = {g.group: g for g in explain(model, PROMPT, A, B, groups="all").groups}
+    assert e[label].temperature == 2.5 and e[model.group_labels[0]].temperature == 1.0
+    np.testing.assert_allclose(e[label].probability, 1 / (1 + np.exp(-e[label].gap / 2.5)), atol=1e-6)
+    np.testing.assert_allclose(sum(c.contribution for c in e[label].contributions), e[label].gap, atol=1e-5)
+    listed = explain(model, PROMPT, A, B, groups=spec_of(label)).groups[0]
+    assert listed.temperature == 2.5
+    np.testing.assert_allclose(listed.probability, e[label].probability, atol=1e-6)

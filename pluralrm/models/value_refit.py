@@ -16,11 +16,12 @@ and mapped to θ through the 0/1 incidence of cells on parameter blocks, so a st
 O(N·K²) however many groups there are.
 
 This is what ``pluralrm.explain.group_value_weights`` bootstraps: many refits, one per
-resample of annotators, over one pass of the backbone.
+resample of annotators (``annotator_resample_counts``), over one pass of the backbone.
 """
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import jax
@@ -185,4 +186,41 @@ def group_weights(problem: WeightProblem, theta: np.ndarray, group_ids: np.ndarr
     return np.einsum("gp,bpk->bgk", select, theta)
 
 
-__all__ = ["WeightProblem", "group_weights", "head_parameters", "newton_refit", "weight_problem"]
+def annotator_resample_counts(annotators: Sequence[str], strata: np.ndarray, num: int,
+                              rng: np.random.Generator) -> np.ndarray:
+    """Row counts ``[num, N]`` of a stratified cluster bootstrap over annotators.
+
+    Each resample draws, within each stratum (group cell), as many annotators as it has, with
+    replacement, and takes all their rows; a row without an annotator id is its own cluster.
+    An annotator's stratum is that of their first row.
+    """
+    annotators = np.asarray(list(annotators), dtype=object)
+    n = len(annotators)
+    unknown = annotators == ""
+    names = np.where(unknown, np.array([f"\x00row{i}" for i in range(n)], dtype=object), annotators)
+    clusters, first, row_cluster = np.unique(names.astype(str), return_index=True, return_inverse=True)
+    cluster_stratum = np.asarray(strata)[first]
+    counts = np.zeros((num, len(clusters)))
+    for s in np.unique(cluster_stratum):
+        members = np.flatnonzero(cluster_stratum == s)
+        draws = rng.integers(0, len(members), size=(num, len(members)))
+        np.add.at(counts, (np.arange(num)[:, None], members[draws]), 1.0)
+    return counts[:, row_cluster.reshape(-1)]
+
+
+def fitted_groups(problem: WeightProblem, ids: np.ndarray) -> np.ndarray:
+    """``[G]`` bool: every known attribute value of group ``ids [G, A]`` occurs in the refit data
+    (otherwise ``group_weights`` has nothing fitted for it)."""
+    blocks = set(problem.blocks)
+    return np.array([all(i == 0 or (a, int(i)) in blocks for a, i in enumerate(row)) for row in ids])
+
+
+__all__ = [
+    "WeightProblem",
+    "annotator_resample_counts",
+    "fitted_groups",
+    "group_weights",
+    "head_parameters",
+    "newton_refit",
+    "weight_problem",
+]

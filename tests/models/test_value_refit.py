@@ -77,3 +77,16 @@ def test_refit_from_any_start_reaches_the_same_optimum():
     a, _ = value_refit.newton_refit(problem, np.zeros((p, K)), counts[:1], SHRINK)
     b, _ = value_refit.newton_refit(problem, np.random.default_rng(0).normal(size=(p, K)) * 3, counts[:1], SHRINK)
     np.testing.assert_allclose(a, b, atol=1e-7)
+
+
+def test_annotator_resampling_keeps_clusters_and_strata():
+    annotators = ["a", "a", "b", "c", "c", "c", "", ""]
+    strata = np.array([0, 0, 0, 1, 1, 1, 1, 0])
+    counts = value_refit.annotator_resample_counts(annotators, strata, 200, np.random.default_rng(0))
+    assert counts.shape == (200, 8)
+    np.testing.assert_array_equal(counts[:, 0], counts[:, 1])  # an annotator's rows travel together
+    np.testing.assert_array_equal(counts[:, 3], counts[:, 5])
+    # stratum 0 has clusters a, b and row 7; stratum 1 has c and row 6: sizes are kept
+    np.testing.assert_array_equal(counts[:, 0] + counts[:, 2] + counts[:, 7], 3)
+    np.testing.assert_array_equal(counts[:, 3] + counts[:, 6], 2)
+    assert counts[:, 0].std() > 0 and counts[:, 6].std() > 0
