@@ -19,6 +19,7 @@ _SUBMODULES = {
     "models",
     "losses",
     "train",
+    "explain",
     "score",
     "calibration",
     "errors",

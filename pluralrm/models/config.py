@@ -85,7 +85,10 @@ class HeadConfig:
         (BT on the mixed reward, PAL-B) or ``latent_class`` (one prototype per comparison).
       ``distributional``: a mean and a within-group spread per (response, group): each member's
         utility is (v_g + ε)·h with ε ~ N(0, diag(exp(2ρ_g))).
-      ``values``: K = ``num_values`` value scores per response and per-group value weights.
+      ``values``: K = ``num_values`` (or ``len(value_names)``) value scores per response and
+        per-group value weights, r_g = w_g·v (``pluralrm.models.heads.ValuesHead``; explained
+        by ``pluralrm.explain``). ``value_names`` label the K values in explanations; per-response
+        value labels in the data train the scores (weight ``loss.value_loss_weight``).
     """
 
     type: str = "conditioned"
@@ -97,6 +100,8 @@ class HeadConfig:
     mixture_likelihood: str = "reward"
     value_names: tuple[str, ...] = ()
     num_values: int = 0
+    # kept so that model.json files written before it moved still load; the trainer reads
+    # loss.value_loss_weight, and any other value here is refused rather than ignored
     value_loss_weight: float = 1.0
 
     def __post_init__(self) -> None:
@@ -108,6 +113,15 @@ class HeadConfig:
         _choice("head.mixture_likelihood", self.mixture_likelihood, ("reward", "latent_class"))
         if self.num_prototypes < 1:
             raise ConfigError(f"head.num_prototypes must be >= 1, got {self.num_prototypes}")
+        if self.num_values < 0:
+            raise ConfigError(f"head.num_values must be >= 0, got {self.num_values}")
+        if self.value_loss_weight != 1.0:
+            raise ConfigError(
+                f"head.value_loss_weight={self.value_loss_weight} has no effect: the weight of the "
+                "value-label loss is loss.value_loss_weight; set that instead"
+            )
+        if len(set(self.value_names)) != len(self.value_names):
+            raise ConfigError(f"head.value_names must be distinct, got {list(self.value_names)}")
 
 
 @dataclass(frozen=True)

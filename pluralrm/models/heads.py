@@ -366,12 +366,27 @@ class DistributionalHead(ConditionedHead):
 class ValuesHead(Head):
     """Value-decomposed reward: K value scores per response, weighted per group.
 
-    v(x, y) = U h + u_0 ∈ R^K (one linear score per value dimension on the shared trunk), and
-    r_g = w_g·v with w_g = w_0 + Σ_a Ω_a[g_a] (conditioned on attributes like the conditioned
-    head, shrunk toward the shared w_0 by ``shrinkage``). Trained only through the pairwise
-    loss, v is identifiable only up to an invertible linear map A (r_g = (A⁻ᵀ w_g)·(A v)) and
-    u_0 not at all; per-response value labels, when given, pin both down through an auxiliary
-    regression loss.
+    Value scores v(x, y) = U h + u_0 ∈ R^K (one linear score per value dimension on the shared
+    trunk) and per-group value weights w_g = w_0 + Σ_a Ω_a[g_a] (one embedding per attribute
+    value, as in the conditioned head; Ω is shrunk toward the shared w_0 by ``shrinkage``, and
+    a group whose attributes are all unknown gets w_0). The reward is
+
+        r_g(x, y) = w_g · (v(x, y) − u_0) = w_g · U h,
+
+    so a reward gap decomposes exactly into per-value contributions,
+    r_g(a) − r_g(b) = Σ_k w_g,k (v_k(a) − v_k(b)) (``pluralrm.explain``). The label intercept
+    u_0 is left out of the reward: it would only add the per-group constant w_g·u_0, which
+    cancels in every comparison (the heads' no-bias rule); u_0 is trained by value labels only.
+
+    Identifiability. Trained on comparisons alone, the value scores are identified only up to
+    an invertible linear map A ∈ R^{K×K}: r_g = (A⁻ᵀ w_g)·(A U h) fits the data equally well, so
+    "value k" of such a model is a learned direction, not the k-th named value, and its weights
+    can be compared with planted or surveyed ones only after aligning the scores (fit A by least
+    squares from learned to true scores, then transform the weights by A⁻ᵀ; see
+    ``experiments/values_study.py``). Per-response value labels (``chosen_values`` /
+    ``rejected_values``, trained by an auxiliary squared error weighted by
+    ``loss.value_loss_weight``) pin A to the identity and u_0 to the labels' intercept; then
+    value k means the labelled value k and the weights are read directly.
     """
 
     def __init__(self, in_dim, config, group_ids, sizes, num_annotators, rngs):
@@ -393,26 +408,35 @@ class ValuesHead(Head):
         self.w0 = nnx.Param(jnp.full((k,), 1.0 / np.sqrt(k), jnp.float32))
         self.offsets = AttributeTables(sizes, k, rngs)
 
-    def value_scores(self, features: Array) -> Array:
-        """``[B, K]`` value scores v(x, y)."""
+    def value_names(self) -> tuple[str, ...]:
+        """The K value names: ``head.value_names`` from the config, else ``value_0..value_{K-1}``."""
+        return self.config.value_names or tuple(f"value_{k}" for k in range(self.num_values))
+
+    def centred_scores(self, features: Array) -> Array:
+        """``[B, K]`` U h: the value scores without the label intercept (what rewards read)."""
         h = self.hidden(features)
-        u0 = jnp.broadcast_to(self.u0[...], (h.shape[0], self.num_values))
-        return linear_readout(h[:, None, :], self.u[...][None]) + u0
+        return linear_readout(h[:, None, :], self.u[...][None])
+
+    def value_scores(self, features: Array) -> Array:
+        """``[B, K]`` value scores v(x, y) = U h + u_0 (on the value labels' scale when trained
+        with labels)."""
+        s = self.centred_scores(features)
+        return s + jnp.broadcast_to(self.u0[...], s.shape)
 
     def value_weights(self, group_ids: Array) -> Array:
-        """Per-group value weights ``[..., K]``."""
+        """Per-group value weights ``group_ids [..., A]`` → ``[..., K]`` (id 0 adds nothing)."""
         off = self.offsets.lookup(group_ids)
         return _bcast(self.w0[...], off) + off
 
     def __call__(self, features, group_ids, annotator_ids=None):
-        v = self.value_scores(features)  # [B, K]
+        s = self.centred_scores(features)  # [B, K]
         w = self.value_weights(group_ids)  # [B, K]
-        return linear_readout(v[:, None, :], w[:, None, :])[:, 0]
+        return linear_readout(s[:, None, :], w[:, None, :])[:, 0]
 
     def all_groups(self, features):
-        v = self.value_scores(features)
+        s = self.centred_scores(features)
         w = self.value_weights(self.group_table())  # [G, K]
-        return linear_readout(v[:, None, :], w[None])
+        return linear_readout(s[:, None, :], w[None])
 
     def regularization(self):
         return self.config.shrinkage * self.offsets.squared_norm()

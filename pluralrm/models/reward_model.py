@@ -68,6 +68,10 @@ class RewardNet(nnx.Module):
         """``[B, G]`` rewards under every schema group (one backbone pass)."""
         return self.head.all_groups(self.features(inputs))
 
+    def value_scores(self, inputs) -> Array:
+        """``[B, K]`` value scores of single responses (values head only)."""
+        return self.head.value_scores(self.features(inputs))
+
     def pair_gap(self, inputs, group_ids, annotator_ids=None) -> PairGap:
         f_c, f_r = self.pair_features(inputs)
         return self.head.pair_gap(f_c, f_r, group_ids, annotator_ids)
@@ -270,6 +274,21 @@ class RewardModel:
         """Rewards ``[N, G]`` under every group of the schema (one backbone pass) and the labels."""
         _check_lengths(prompts=prompts, responses=responses)
         return self._run_single("all_group_rewards", prompts, responses, None), self.group_labels
+
+    def value_scores(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+        """Value scores ``[N, K]`` of responses to prompts (a ``values`` head only; see
+        ``pluralrm.models.heads.ValuesHead`` for what they identify)."""
+        from pluralrm.models.heads import ValuesHead
+
+        if not isinstance(self.net.head, ValuesHead):
+            raise ConfigError(
+                f"value scores need a model with a 'values' head; this model's head is "
+                f"{self.config.head.type!r} (train one with model.head.type=values)"
+            )
+        _check_lengths(prompts=prompts, responses=responses)
+        if not len(prompts):
+            return np.zeros((0, self.net.head.num_values), np.float32)
+        return self._run_single("value_scores", list(prompts), list(responses), None)
 
     def predict_preference(
         self,

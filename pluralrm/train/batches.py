@@ -14,7 +14,8 @@ Batch layout (numpy, this process's rows)::
     annotator_ids: [B]    int32        0 = unknown
     label:         [B]    float32      P(chosen ≻ rejected)
     weight:        [B]    float32      0 for padding rows (eval only)
-    values:        [B, 2, K] float32   only when value labels are used
+    values:        [B, 2, K] float32   only when value labels are used (0 where missing)
+    values_mask:   [B, 2] float32      1 where the response has value labels, else 0
 """
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ class EncodedComparisons:
     annotator_ids: np.ndarray  # [N] int32
     label: np.ndarray  # [N] float32
     weight: np.ndarray  # [N] float32
-    values: np.ndarray | None = None  # [N, 2, K] float32
+    values: np.ndarray | None = None  # [N, 2, K] float32, 0 where missing
+    values_mask: np.ndarray | None = None  # [N, 2] float32, 1 where labelled
 
     def __len__(self) -> int:
         return len(self.prompts)
@@ -54,17 +56,21 @@ def encode_comparisons(
     schema: GroupSchema,
     annotators: Sequence[str],
     value_labels: bool = False,
+    num_values: int | None = None,
 ) -> EncodedComparisons:
-    """Encodes a ComparisonDataset for training/eval with the model's vocabularies."""
+    """Encodes a ComparisonDataset for training/eval with the model's vocabularies.
+
+    With ``value_labels`` and a ``chosen_values``/``rejected_values`` column, the per-response
+    value labels are read too (see ``value_label_arrays``); ``num_values`` is the K they must have.
+    """
     cols = dataset.column_names
     n = len(dataset)
     index = {a: i + 1 for i, a in enumerate(annotators)}
-    values = None
-    if value_labels and "chosen_values" in cols and "rejected_values" in cols:
-        values = np.stack(
-            [np.asarray(dataset["chosen_values"], np.float32), np.asarray(dataset["rejected_values"], np.float32)],
-            axis=1,
-        )
+    values = mask = None
+    if value_labels and any(c in cols for c in VALUE_COLUMNS):
+        labelled = value_label_arrays(dataset, num_values)
+        if labelled is not None:
+            values, mask = labelled
     return EncodedComparisons(
         prompts=list(dataset["prompt"]),
         chosen=list(dataset["chosen"]),
@@ -77,7 +83,64 @@ def encode_comparisons(
         label=np.asarray(dataset["label"], np.float32),
         weight=np.asarray(dataset["weight"], np.float32) if "weight" in cols else np.ones(n, np.float32),
         values=values,
+        values_mask=mask,
     )
+
+
+VALUE_COLUMNS = ("chosen_values", "rejected_values")
+
+
+def value_label_arrays(dataset: Any, num_values: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-response value labels as ``(values [N, 2, K] float32, mask [N, 2] float32)``.
+
+    A missing column, a null or an empty list means *no labels for that response* (mask 0,
+    values 0), so a partly labelled dataset trains the value scores on the labelled responses
+    only. Returns None when no response is labelled.
+
+    Raises:
+      DataError: a list whose length is not K (``num_values``, or the first labelled row's
+        length when None), or a non-finite label; the error names the row (1-based) and column.
+    """
+    import pyarrow.compute as pc
+
+    from pluralrm.data.columns import arrow_column
+    from pluralrm.errors import DataError
+
+    n = len(dataset)
+    sides = []
+    for name in VALUE_COLUMNS:
+        if name not in dataset.column_names:
+            sides.append((name, np.zeros(n, np.int64), np.zeros(0, np.float64)))
+            continue
+        col = arrow_column(dataset, name).combine_chunks()
+        lengths = pc.list_value_length(col).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        flat = pc.list_flatten(col).to_numpy(zero_copy_only=False).astype(np.float64)
+        sides.append((name, lengths, flat))
+    labelled = [lengths > 0 for _, lengths, _ in sides]
+    if not any(m.any() for m in labelled):
+        return None
+    k = num_values
+    if k is None:
+        name, lengths, _ = next(s for s, m in zip(sides, labelled) if m.any())
+        k = int(lengths[np.argmax(lengths > 0)])
+    values = np.zeros((n, 2, k), np.float32)
+    mask = np.zeros((n, 2), np.float32)
+    for side, ((name, lengths, flat), has) in enumerate(zip(sides, labelled)):
+        wrong = np.flatnonzero(has & (lengths != k))
+        if wrong.size:
+            row = int(wrong[0])
+            raise DataError(
+                f"has {lengths[row]} value labels where the values head has K={k}; give every "
+                f"labelled response K numbers (or none), or set model.head.num_values={lengths[row]}",
+                row=row + 1, field=name, value=lengths[row],
+            )
+        if not np.all(np.isfinite(flat)):
+            row = int(np.repeat(np.arange(n), lengths)[np.flatnonzero(~np.isfinite(flat))[0]])
+            raise DataError("value labels must be finite numbers", row=row + 1, field=name,
+                            value=[float(x) for x in flat[np.repeat(np.arange(n), lengths) == row]])
+        values[has, side] = flat.reshape(-1, k)
+        mask[has, side] = 1.0
+    return values, mask
 
 
 def make_batch(data: EncodedComparisons, rows: np.ndarray, featurizer: Featurizer, pad_to: int = 0) -> dict:
@@ -97,6 +160,7 @@ def make_batch(data: EncodedComparisons, rows: np.ndarray, featurizer: Featurize
     }
     if data.values is not None:
         batch["values"] = data.values[rows]
+        batch["values_mask"] = data.values_mask[rows]
     extra = pad_to - len(rows)
     if extra > 0:
         batch = _pad(batch, extra)

@@ -66,9 +66,14 @@ def _cast(tree: Any, dtype) -> Any:
     return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
 
 
-def pair_losses(net: RewardNet, batch: dict, loss_cfg: LossConfig, group_ids, annotator_ids) -> tuple[jax.Array, jax.Array]:
-    """Per-example losses ``[B]`` and P(chosen ≻ rejected) ``[B]`` for a batch."""
-    pg = net.pair_gap(batch["inputs"], group_ids, annotator_ids)
+def pair_losses(net: RewardNet, batch: dict, loss_cfg: LossConfig, group_ids, annotator_ids,
+                features: tuple[jax.Array, jax.Array] | None = None) -> tuple[jax.Array, jax.Array]:
+    """Per-example losses ``[B]`` and P(chosen ≻ rejected) ``[B]`` for a batch.
+
+    ``features``: the chosen and rejected backbone features ``[B, D]`` when already computed.
+    """
+    f_c, f_r = net.pair_features(batch["inputs"]) if features is None else features
+    pg = net.head.pair_gap(f_c, f_r, group_ids, annotator_ids)
     pg = pg._replace(
         gap=pg.gap.astype(jnp.float32),
         log_weights=None if pg.log_weights is None else pg.log_weights.astype(jnp.float32),
@@ -81,13 +86,17 @@ def pair_losses(net: RewardNet, batch: dict, loss_cfg: LossConfig, group_ids, an
     return per_example, preference_probability(pg)
 
 
-def value_label_loss(net: RewardNet, batch: dict) -> jax.Array:
-    """Mean squared error of the values head's scores against per-response value labels."""
-    inputs = {k: v.reshape((-1,) + v.shape[2:]) for k, v in batch["inputs"].items()}
-    scores = net.head.value_scores(net.features(inputs)).astype(jnp.float32)  # [2B, K]
-    target = batch["values"].reshape(scores.shape)
-    w = jnp.repeat(batch["weight"], 2)[:, None]
-    return jnp.sum(w * (scores - target) ** 2) / jnp.maximum(jnp.sum(w) * scores.shape[-1], 1.0)
+def value_label_loss(head: ValuesHead, f_chosen: jax.Array, f_rejected: jax.Array, batch: dict) -> jax.Array:
+    """Mean squared error of the values head's scores against per-response value labels.
+
+    Averaged over the labelled responses (``values_mask``) and the K values, each response
+    weighted by its comparison's weight; responses without labels contribute nothing.
+    """
+    scores = jnp.stack([head.value_scores(f_chosen), head.value_scores(f_rejected)], axis=1)  # [B, 2, K]
+    scores = scores.astype(jnp.float32)
+    w = batch["weight"][:, None] * batch["values_mask"]  # [B, 2]
+    sq = jnp.sum((scores - batch["values"]) ** 2, axis=-1)  # [B, 2]
+    return jnp.sum(w * sq) / jnp.maximum(jnp.sum(w) * scores.shape[-1], 1.0)
 
 
 def make_train_step(graphdef, rest, tx: optax.GradientTransformation, loss_cfg: LossConfig,
@@ -109,12 +118,13 @@ def make_train_step(graphdef, rest, tx: optax.GradientTransformation, loss_cfg: 
             group_ids = jnp.where(keep, group_ids, 0)
             keep_a = jax.random.bernoulli(k2, 1.0 - group_dropout, annotator_ids.shape)
             annotator_ids = jnp.where(keep_a, annotator_ids, 0)
-        per_example, prob = pair_losses(net, batch, loss_cfg, group_ids, annotator_ids)
+        features = net.pair_features(batch["inputs"])  # one backbone pass for both losses
+        per_example, prob = pair_losses(net, batch, loss_cfg, group_ids, annotator_ids, features)
         data_loss = losses.weighted_mean(per_example, batch["weight"])
         reg = net.head.regularization().astype(jnp.float32)
         total = data_loss + reg
         if "values" in batch and isinstance(net.head, ValuesHead):
-            total = total + loss_cfg.value_loss_weight * value_label_loss(net, batch)
+            total = total + loss_cfg.value_loss_weight * value_label_loss(net.head, *features, batch)
         hard = batch["label"] != 0.5
         correct = jnp.where(hard, (prob > 0.5) == (batch["label"] > 0.5), False)
         accuracy = jnp.sum(correct * batch["weight"]) / jnp.maximum(jnp.sum(hard * batch["weight"]), 1.0)

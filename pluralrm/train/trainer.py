@@ -204,11 +204,12 @@ def _train_loop(config, model, train, eval_data, run_dir, mesh, checkpoints, met
 
     local_train = train.shard(jax.process_count(), jax.process_index(), contiguous=True) if jax.process_count() > 1 else train
     value_labels = config.model.head.type == "values"
-    encoded = encode_comparisons(local_train, model.schema, model.annotators, value_labels)
+    num_values = model.net.head.num_values if value_labels else None
+    encoded = encode_comparisons(local_train, model.schema, model.annotators, value_labels, num_values)
     local_batch = config.train.batch_size // jax.process_count()
     stream = BatchStream(encoded, model.featurizer, local_batch, config.train.seed)
     eval_encoded = (
-        encode_comparisons(eval_data, model.schema, model.annotators, value_labels) if eval_data is not None and len(eval_data) else None
+        encode_comparisons(eval_data, model.schema, model.annotators, value_labels, num_values) if eval_data is not None and len(eval_data) else None
     )
     step_fn = make_train_step(graphdef, rest, tx, config.loss, config.train.seed, config.train.group_dropout, config.train.dtype)
     eval_fn = make_eval_step(graphdef, config.loss, config.train.dtype)

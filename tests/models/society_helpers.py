@@ -3,8 +3,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pluralrm.data.embeddings import EmbeddingTable
 from pluralrm.simulate import DEFAULT_SOCIETY, generate
+from pluralrm.simulate.oracle import oracle_table
 
 
 def society(tmp_path: Path, **changes):
@@ -13,19 +13,6 @@ def society(tmp_path: Path, **changes):
     )
     result = generate(config)
     return result, oracle_table(result, tmp_path / "oracle.npz")
-
-
-def oracle_table(result, path: Path) -> Path:
-    """An embedding table mapping each response to its true value profile (perfect features)."""
-    keys, vectors = {}, []
-    truth = result.truth
-    for side, texts in (("chosen", result.data["chosen"]), ("rejected", result.data["rejected"])):
-        profiles = truth.profile(side).astype(np.float32)
-        for text, profile in zip(texts, profiles):
-            if text not in keys:
-                keys[text] = len(vectors)
-                vectors.append(profile)
-    return EmbeddingTable.write(path, list(keys), np.stack(vectors), prompt_in_key=False)
 
 
 def split_by_item(data, test_fraction=0.25, seed=0):

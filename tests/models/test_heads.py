@@ -67,7 +67,10 @@ def test_unknown_group_gets_the_shared_reward(kind, features):
     r0 = head(features, unknown)
     h = head.hidden(features)
     if kind == "values":
-        expected = head.value_scores(features) @ head.w0[...]
+        expected = head.centred_scores(features) @ head.w0[...]
+        np.testing.assert_allclose(
+            np.asarray(head.value_scores(features) - head.u0[...][None]), np.asarray(head.centred_scores(features)), atol=1e-6
+        )
     else:
         expected = h @ head.w[...]
     np.testing.assert_allclose(np.asarray(r0), np.asarray(expected), rtol=1e-5, atol=1e-5)
