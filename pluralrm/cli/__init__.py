@@ -15,6 +15,7 @@ COMMANDS: dict[str, str] = {
     "demo": "run the end-to-end demo on the bundled data",
     "simulate": "generate a synthetic society with planted group values (ground truth)",
     "data": "inspect and convert comparison data (summary, validate)",
+    "calibrate": "disagreement and calibration report for comparison data and a model's predictions",
 }
 
 
