@@ -10,10 +10,10 @@ does not enter alpha; only which values share a unit does.
 
 Two paths compute the same number:
 
-- :func:`alpha_from_votes` takes (unit, value) pairs and builds ``o`` as a sparse product
-  ``Nᵀ diag(w) N`` of the unit × value count matrix, so memory grows with the number of votes,
-  not raters × units; the expected disagreement uses closed forms (nominal, interval, ordinal)
-  or a blocked sum (ratio). :func:`krippendorff_alpha` feeds it a ``[raters, units]``
+- :func:`alpha_from_votes` takes (unit, value) pairs, so memory grows with the number of votes,
+  not raters × units. With few distinct values it counts values per unit densely; otherwise it
+  builds ``o`` as a sparse product ``Nᵀ diag(w) N`` of the unit × value count matrix, and the
+  expected disagreement uses closed forms (nominal, interval, ordinal) or a blocked sum (ratio). :func:`krippendorff_alpha` feeds it a ``[raters, units]``
   reliability matrix with NaN for missing values, like the ``krippendorff`` package's
   ``reliability_data``.
 - :func:`alpha_from_counts` takes dense per-unit value counts ``[..., U, V]`` and is batched
@@ -31,6 +31,8 @@ import numpy as np
 from pluralrm.errors import ConfigError, DataError
 
 LEVELS: tuple[str, ...] = ("nominal", "ordinal", "interval", "ratio")
+DENSE_VALUES = 64            # distinct values up to which alpha_from_votes counts densely ...
+DENSE_LIMIT = 20_000_000     # ... and units x values up to which it does
 
 
 def check_level(level: str) -> str:
@@ -56,7 +58,7 @@ def krippendorff_alpha(reliability_data: np.ndarray, level: str) -> float:
         raise DataError(f"reliability_data must be [raters, units], got shape {data.shape}")
     if np.isinf(data).any():
         raise DataError("reliability_data holds an infinite value; use NaN for missing values")
-    rater, unit = np.nonzero(~np.isnan(data))
+    unit, rater = np.nonzero(~np.isnan(data.T))      # unit-major: unit ids come out sorted
     return alpha_from_votes(unit, data[rater, unit], level)
 
 
@@ -80,10 +82,13 @@ def alpha_from_votes(unit: np.ndarray, value: np.ndarray, level: str) -> float:
         raise DataError(f"unit and value differ in length ({unit.shape[0]} vs {value.shape[0]})")
     if not np.isfinite(value).all():
         raise DataError("alpha_from_votes: values must be finite (drop missing values first)")
-    _, unit = np.unique(unit, return_inverse=True)
-    values, code = np.unique(value, return_inverse=True)
-    unit, code = unit.reshape(-1), code.reshape(-1)
+    unit = _compact(unit)
+    values = np.unique(value)
+    code = np.searchsorted(values, value)
     num_units, num_values = (int(unit.max()) + 1 if unit.size else 0), values.shape[0]
+    if num_values <= DENSE_VALUES and num_units * num_values <= DENSE_LIMIT:
+        flat = np.bincount(unit * num_values + code, minlength=num_units * num_values)
+        return float(alpha_from_counts(flat.reshape(num_units, num_values), values, level))
     m = np.bincount(unit, minlength=num_units).astype(np.float64)
     pairable = m >= 2
     w = np.where(pairable, 1.0 / np.where(pairable, m - 1, 1), 0.0)
@@ -93,6 +98,14 @@ def alpha_from_votes(unit: np.ndarray, value: np.ndarray, level: str) -> float:
     x = _coordinates(values, n_c, level)
     observed = float(np.sum(o.data * _delta2(x[o.row], x[o.col], level)))
     return float(_alpha(observed, _expected(n_c, x, level), n_c.sum()))
+
+
+def _compact(unit: np.ndarray) -> np.ndarray:
+    """Unit ids renumbered 0..U−1 (by a count table when ids are small non-negative integers)."""
+    if unit.size and np.issubdtype(unit.dtype, np.integer) and unit.min() >= 0 and unit.max() < 4 * unit.size + 1024:
+        present = np.bincount(unit) > 0
+        return (np.cumsum(present) - 1)[unit]
+    return np.unique(unit, return_inverse=True)[1].reshape(-1)
 
 
 def alpha_from_counts(counts: np.ndarray, values: np.ndarray, level: str) -> np.ndarray:

@@ -25,7 +25,7 @@ from pluralrm.calibration import agreement as agr
 from pluralrm.calibration import divergence as div
 from pluralrm.calibration import fidelity as fid
 from pluralrm.calibration import metrics as met
-from pluralrm.calibration.stats import benjamini_hochberg, bootstrap_sums, holm
+from pluralrm.calibration.stats import benjamini_hochberg, bootstrap_sums, cluster_sums, holm, percentile_interval
 from pluralrm.calibration.tables import Matrix, Table, json_safe
 from pluralrm.calibration.votes import GroupVotes, column, group_rates, group_votes
 from pluralrm.data.schema import group_attributes
@@ -297,7 +297,9 @@ def _calibration_sections(votes: GroupVotes, data, predictions: np.ndarray, num_
     level = int(round(100 * options["confidence"]))
     yield "calibration", Table("calibration", {**rows, **metric_cols, **extra},
                                f"Per group and overall; _low/_high: {level}% bootstrap interval resampling "
-                               f"{options['unit']}s. ECE: top-label, {num_bins} equal-width bins; "
+                               f"{options['unit']}s (ECE: percentile interval of the resampled ECE, which is "
+                               "biased upward, so the estimate can sit at its low end). ECE: top-label, "
+                               f"{num_bins} equal-width bins; "
                                "ece_adaptive: equal-mass bins; temperature: the T minimising NLL on these "
                                "data (diagnostic; fit on validation data to deploy).")
     yield "reliability", Table("reliability", {k: np.array(v, dtype=object if k == "group" else np.float64)
@@ -306,17 +308,21 @@ def _calibration_sections(votes: GroupVotes, data, predictions: np.ndarray, num_
 
 
 def _bootstrap_terms(terms: np.ndarray, cluster: np.ndarray, statistic, options) -> tuple[np.ndarray, ...]:
-    """(estimate, low, high) of statistic(Σ terms), resampling clusters of rows."""
+    """(estimate, low, high) of statistic(Σ terms), resampling clusters of rows.
+
+    The last entry (ECE) always gets the percentile interval: ECE is biased upward, its
+    replicates can all lie above the estimate, and BCa then collapses to a point.
+    """
     totals = terms.sum(0)
     estimate = statistic(totals[None])[0]
     if options["bootstrap"] <= 0 or terms.shape[0] == 0:
         return estimate, np.full_like(estimate, np.nan), np.full_like(estimate, np.nan)
-    _, index = np.unique(cluster, return_inverse=True)
-    index = index.reshape(-1)
-    sums = np.stack([np.bincount(index, weights=terms[:, k]) for k in range(terms.shape[1])], 1)
-    result = bootstrap_sums(sums, statistic, options["bootstrap"], options["seed"], options["confidence"],
-                            options["interval"])
-    return result.estimate, result.low, result.high
+    result = bootstrap_sums(cluster_sums(cluster, terms), statistic, options["bootstrap"], options["seed"],
+                            options["confidence"], options["interval"])
+    low, high = result.low.copy(), result.high.copy()
+    ece_low, ece_high = percentile_interval(result.replicates[:, -1], options["confidence"])
+    low[-1], high[-1] = ece_low, ece_high
+    return result.estimate, low, high
 
 
 def _fidelity_sections(votes: GroupVotes, rates, model: np.ndarray, min_votes: int, options):

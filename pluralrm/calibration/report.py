@@ -66,7 +66,9 @@ def make_figures(report) -> list[Figure]:
         add("contested", "Each group's share preferring the first response on the most contested units.",
             "divergence", lambda: plots.contested_figure(report.contested, list(report.settings["groups"])))
     if report.calibration is not None:
-        add("calibration", "Accuracy, NLL, Brier and ECE per group with bootstrap intervals.", "calibration",
+        add("calibration", "Accuracy, NLL, Brier and ECE per group with bootstrap intervals (ECE: percentile "
+            "interval of the resampled ECE; ECE is biased upward, so the estimate can sit at its low end).",
+            "calibration",
             lambda: plots.forest_figure(report.calibration))
         add("reliability", "Top-label reliability diagrams per group.", "calibration",
             lambda: plots.reliability_figure(report.reliability, report.calibration))
@@ -145,23 +147,32 @@ def _fmt(value) -> str:
     return f"{x:.3f}"
 
 
-def _cell(value, column: str) -> str:
-    if isinstance(value, str):
-        return textwrap.shorten(" ".join(value.split()), width=TEXT_WIDTH, placeholder="…")
-    if column.startswith("group") or column == "group":
-        return str(value)
-    return _fmt(value)
+def _column_cells(values: list, column: str) -> list[str]:
+    """A column's cells: text shortened; numbers as integers when the whole column is integral,
+    else with three decimals (so a column reads evenly)."""
+    if column.startswith("group") or any(isinstance(v, str) for v in values):
+        return [textwrap.shorten(" ".join(str(v).split()), width=TEXT_WIDTH, placeholder="…") for v in values]
+    numbers = np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+    finite = numbers[np.isfinite(numbers)]
+    integral = finite.size > 0 and np.all(finite == np.round(finite)) and np.all(np.abs(finite) < 1e9)
+    return [_fmt(v) if integral or not np.isfinite(v) else _decimal(v) for v in numbers]
+
+
+def _decimal(x: float) -> str:
+    return f"{x:.1e}" if 0 < abs(x) < 1e-3 else f"{x:.3f}"
 
 
 def _rows(table: Table | Matrix) -> tuple[list[str], list[list[str]]]:
     """Header and formatted rows of a table or matrix."""
     if isinstance(table, Matrix):
         header = [""] + [plots.short_label(c) for c in table.col_labels]
-        rows = [[plots.short_label(r)] + [_fmt(v) for v in row] for r, row in zip(table.row_labels, table.values)]
+        cells = _column_cells(table.values.reshape(-1).tolist(), "values")
+        width = table.values.shape[1]
+        rows = [[plots.short_label(r)] + cells[i * width:(i + 1) * width] for i, r in enumerate(table.row_labels)]
         return header, rows
     columns = list(table.columns)
-    values = {k: table.columns[k].tolist() for k in columns}
-    rows = [[_cell(values[k][i], k) for k in columns] for i in range(table.num_rows)]
+    cells = {k: _column_cells(table.columns[k].tolist(), k) for k in columns}
+    rows = [[cells[k][i] for k in columns] for i in range(table.num_rows)]
     return columns, rows
 
 
@@ -192,7 +203,8 @@ def to_markdown(report, parts: list[Section], figures: list[Figure]) -> str:
 
 def _summary(report) -> str:
     s = report.settings
-    ci = (f"{int(round(100 * s['confidence']))}% {s['interval']} intervals from {s['bootstrap']} bootstrap "
+    method = {"bca": "BCa", "percentile": "percentile"}.get(s["interval"], s["interval"])
+    ci = (f"{int(round(100 * s['confidence']))}% {method} intervals from {s['bootstrap']} bootstrap "
           f"replicates resampling {s['bootstrap_unit']}s" if s["bootstrap"] else "no bootstrap intervals")
     return (f"{s['rows']:,} comparisons on {s['units']:,} units by {s['annotators']:,} annotators in "
             f"{len(s['groups'])} groups of {', '.join(s['by'])}; {ci}; permutation tests with "
@@ -209,7 +221,8 @@ figure{margin:1.2rem 0;text-align:center}figure img{max-width:100%;height:auto;b
 border-radius:6px}figcaption{font-size:.85rem;color:#52606d;margin-top:.3rem}
 .wrap{overflow-x:auto}table{border-collapse:collapse;font-size:.82rem;margin:.3rem 0 1rem}
 th,td{padding:.3rem .6rem;border-bottom:1px solid #e4e7eb;text-align:right;vertical-align:top}
-th{background:#f5f7fa;font-weight:600;position:sticky;top:0}td.text,th.text{text-align:left;max-width:22rem}
+th{background:#f5f7fa;font-weight:600;position:sticky;top:0}td.text,th.text{text-align:left;max-width:22rem;
+min-width:7rem}
 tr:hover td{background:#fafbfc}nav a{margin-right:1rem;color:#2563eb;text-decoration:none}
 ul.notes{color:#52606d;font-size:.88rem}
 """

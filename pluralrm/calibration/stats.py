@@ -139,11 +139,33 @@ def bootstrap_sums(sums: np.ndarray, statistic: Callable[[np.ndarray], np.ndarra
     """
     sums = np.asarray(sums, dtype=np.float64)
     sums = sums.reshape(sums.shape[0], -1)
-    patterns, multiplicity = np.unique(sums, axis=0, return_counts=True)
+    patterns, multiplicity = count_patterns(sums)
     total = multiplicity @ patterns
     jackknife = np.asarray(statistic(total[None] - patterns)) if method == "bca" else None
     return bootstrap(lambda w: statistic(w @ patterns), multiplicity, num_replicates, seed,
                      confidence, method, jackknife)
+
+
+def count_patterns(sums: np.ndarray, probe: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of ``sums [C, K]`` and how often each occurs: ``(patterns [P, K], multiplicity [P])``.
+
+    Merging only pays when rows repeat; a random probe of rows decides, so continuous sums (no
+    repeats) skip the sort.
+    """
+    c = sums.shape[0]
+    if c > 4 * probe:
+        sample = sums[np.random.default_rng(0).choice(c, probe, replace=False)]
+        if np.unique(sample, axis=0).shape[0] > probe // 2:
+            return sums, np.ones(c, dtype=np.int64)
+    return np.unique(sums, axis=0, return_counts=True)
+
+
+def cluster_sums(cluster: np.ndarray, terms: np.ndarray) -> np.ndarray:
+    """Per-row terms ``[N, K]`` summed per cluster (any ids in ``cluster [N]``). Returns ``[C, K]``."""
+    _, index = np.unique(np.asarray(cluster), return_inverse=True)
+    index = index.reshape(-1)
+    terms = np.asarray(terms, dtype=np.float64).reshape(index.size, -1)
+    return np.stack([np.bincount(index, weights=terms[:, k]) for k in range(terms.shape[1])], 1)
 
 
 def percentile_interval(replicates: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:

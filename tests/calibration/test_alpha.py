@@ -59,6 +59,15 @@ def test_continuous_values_take_the_sparse_path(level):
     assert krippendorff_alpha(data, level) == pytest.approx(oracle(data, level), rel=1e-9)
 
 
+@pytest.mark.parametrize("level", LEVELS)
+def test_dense_and_sparse_paths_agree(level, monkeypatch):
+    from pluralrm.calibration import alpha as alpha_module
+
+    dense = krippendorff_alpha(HAND, level)
+    monkeypatch.setattr(alpha_module, "DENSE_LIMIT", 0)
+    assert krippendorff_alpha(HAND, level) == pytest.approx(dense, rel=1e-12)
+
+
 def test_batched_counts_equal_one_at_a_time():
     rng = np.random.default_rng(0)
     counts = rng.integers(0, 3, size=(4, 30, 3)).astype(float)
