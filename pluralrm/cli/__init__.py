@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "score": "score candidate responses per group, aggregate across groups, pick the best",
     "serve": "serve a reward model over HTTP (score, compare, groups; needs pluralrm[serve])",
     "explain": "explain a values model's preference: each value's contribution per group",
+    "calibrate": "disagreement and calibration report for comparison data and a model's predictions",
 }
 
 
