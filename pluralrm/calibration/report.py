@@ -101,12 +101,15 @@ def sections(report) -> list[Section]:
     return out
 
 
-def write_report(report, out_dir: str | Path) -> dict[str, Path]:
+def write_report(report, out_dir: str | Path, extra: tuple[tuple[Section, tuple[Figure, ...]], ...] = ()) -> dict[str, Path]:
     """Writes ``report.md``, ``report.html``, ``report.json`` and ``figures/*.png``.
 
     Args:
       report: a CalibrationReport.
       out_dir: directory (created if missing).
+      extra: further (section, figures) pairs appended after the report's own sections, e.g. a
+        values model's group × value weight table; each figure's ``section`` must be its
+        section's title in lower case.
 
     Returns:
       ``{"markdown", "html", "json", "figures"}`` → paths (``figures``: the directory).
@@ -114,13 +117,13 @@ def write_report(report, out_dir: str | Path) -> dict[str, Path]:
     out = Path(out_dir)
     figure_dir = out / "figures"
     figure_dir.mkdir(parents=True, exist_ok=True)
-    figures = make_figures(report)
+    figures = make_figures(report) + [f for _, figs in extra for f in figs]
     for f in figures:
         (figure_dir / f"{f.name}.png").write_bytes(f.png)
     paths = {"markdown": out / "report.md", "html": out / "report.html", "json": out / "report.json",
              "figures": figure_dir}
     paths["json"].write_text(report.to_json(), encoding="utf-8")
-    parts = sections(report)
+    parts = sections(report) + [section for section, _ in extra]
     paths["markdown"].write_text(to_markdown(report, parts, figures), encoding="utf-8")
     paths["html"].write_text(to_html(report, parts, figures), encoding="utf-8")
     return paths

@@ -418,6 +418,22 @@ def write_model_metadata(path: Path, config, schema, featurizer, annotators, tem
     (path / "annotators.json").write_text(json.dumps(list(annotators)))
 
 
+def store_temperatures(path: str | Path, temperatures: Mapping[str, float]) -> None:
+    """Stores per-group temperatures in a model or run directory's ``model.json`` (atomically);
+    ``RewardModel.load`` then applies them in ``predict``/``predict_preference``."""
+    import os
+
+    meta_path = Path(path) / "model.json"
+    meta = read_json(meta_path, max_bytes=16 << 20)
+    bad = {k: v for k, v in temperatures.items() if not (math.isfinite(v) and v > 0)}
+    if bad:
+        raise ConfigError(f"temperatures must be positive and finite, got {bad}")
+    meta["temperatures"] = {str(k): float(v) for k, v in temperatures.items()}
+    tmp = meta_path.with_name("model.json.tmp")
+    tmp.write_text(json.dumps(meta, indent=1))
+    os.replace(tmp, meta_path)
+
+
 def read_model_metadata(path: Path):
     """Reads and validates what ``write_model_metadata`` wrote. Raises CheckpointError."""
     meta_path = path / "model.json"
