@@ -142,9 +142,11 @@ class TokenizerFeaturizer:
             for i, po, ro in zip(over, p_offsets, r_offsets):
                 excess = len(ids[i]) - self.max_length
                 if po:
-                    prompts[i] = prompts[i][po[excess][0]:] if excess < len(po) else ""
+                    cut = _word_start(prompts[i], po, excess, step=1)
+                    prompts[i] = prompts[i][po[cut][0]:] if cut < len(po) else ""
                 else:
-                    responses[i] = responses[i][: ro[len(ro) - excess][0]] if excess < len(ro) else ""
+                    cut = _word_start(responses[i], ro, len(ro) - excess, step=-1)
+                    responses[i] = responses[i][: ro[cut][0]] if cut > 0 else ""
             redo_ids, redo_types = self._encode([prompts[i] for i in over], [responses[i] for i in over])
             for i, new_ids, new_types in zip(over, redo_ids, redo_types):
                 ids[i], types[i] = new_ids, new_types
@@ -155,6 +157,24 @@ class TokenizerFeaturizer:
         enc = self._tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True,
                               return_attention_mask=False)
         return [list(o) for o in enc["offset_mapping"]]
+
+
+def _word_start(text: str, offsets: list[tuple[int, int]], index: int, step: int, reach: int = 8) -> int:
+    """The token index nearest ``index`` (moving by ``step``) at which a word starts.
+
+    Cutting text inside a word makes the remaining piece tokenize differently (``w81`` is
+    ``w ##8 ##1`` but ``81`` alone is one token), so cuts prefer word starts; text without
+    spaces (e.g. Chinese) keeps ``index``.
+    """
+    i = index
+    for _ in range(reach):
+        if i <= 0 or i >= len(offsets):
+            return i
+        start = offsets[i][0]
+        if start > 0 and text[start - 1].isspace():
+            return i
+        i += step
+    return index
 
 
 def _load_tokenizer(directory: Path) -> Any:

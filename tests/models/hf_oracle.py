@@ -62,17 +62,14 @@ def build_tiny(name: str, directory: Path) -> Any:
     return model
 
 
-def padded_batch(seed: int = 0, batch: int = 3, length: int = 7, vocab: int = 90, left: bool = False):
-    """Token ids ``[B, L]`` (ids >= 3) and a mask with rows of 7, 5 and 3 tokens."""
+def padded_batch(seed: int = 0, batch: int = 3, length: int = 7, vocab: int = 90):
+    """Right-padded token ids ``[B, L]`` (ids >= 3) and mask, rows of L, L - 2 and L - 4 tokens."""
     rng = np.random.default_rng(seed)
     ids = rng.integers(3, vocab, (batch, length))
     lengths = [length, length - 2, length - 4][:batch]
     mask = np.zeros((batch, length), np.int64)
     for b, n in enumerate(lengths):
-        if left:
-            mask[b, length - n:] = 1
-        else:
-            mask[b, :n] = 1
+        mask[b, :n] = 1
     ids = np.where(mask > 0, ids, 0)
     return ids, mask
 

@@ -50,7 +50,7 @@ def test_decoder_matches_transformers_right_and_left_padding(tiny_checkpoint, na
     directory, torch_model = tiny_checkpoint(name)
     model = from_pretrained(directory)
     assert isinstance(model, DecoderModel)
-    right_ids, right_mask = padded_batch(seed=2, length=9)
+    right_ids, right_mask = padded_batch(seed=2)
     left_ids, left_mask = same_tokens_other_side(right_ids, right_mask)
     for ids, mask in ((right_ids, right_mask), (left_ids, left_mask)):
         # the oracle needs explicit positions for left padding (counted over real tokens)
@@ -71,7 +71,7 @@ def test_sliding_window_is_applied(tiny_checkpoint):
     checks the window), and matches the oracle."""
     directory, _ = tiny_checkpoint("mistral")
     model = from_pretrained(directory)
-    ids, mask = padded_batch(seed=4, length=9)
+    ids, mask = padded_batch(seed=4)
     windowed = ours(model, ids, mask)
     for layer in model.layers:
         layer.window = None
