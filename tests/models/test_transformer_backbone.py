@@ -87,8 +87,9 @@ def test_features_do_not_depend_on_batch_padding(tiny_checkpoint, name):
 @pytest.mark.parametrize("name", ["bert", "llama"])
 def test_freeze_modes(tiny_checkpoint, name):
     everything = param_paths(backbone(tiny_checkpoint, name))
-    assert all(backbone(tiny_checkpoint, name, trainable="all").is_trainable(p) for p in everything)
-    assert not any(backbone(tiny_checkpoint, name, trainable="none").is_trainable(p) for p in everything)
+    all_mode, none_mode = backbone(tiny_checkpoint, name, trainable="all"), backbone(tiny_checkpoint, name, trainable="none")
+    assert all(all_mode.is_trainable(p) for p in everything)
+    assert not any(none_mode.is_trainable(p) for p in everything)
     top = backbone(tiny_checkpoint, name, trainable="top_k", top_k_layers=1)
     trainable = {p for p in everything if top.is_trainable(p)}
     expected = {p for p in everything if p[1:3] == ("layers", 1) or p[1] == "norm"}

@@ -147,8 +147,12 @@ class EncoderModel(nnx.Module):
     def __call__(
         self, input_ids: jax.Array, attention_mask: jax.Array, token_type_ids: jax.Array | None = None
     ) -> jax.Array:
-        """Last hidden states ``[B, L, D]`` for ``[B, L]`` inputs (1 = token in the mask)."""
-        if token_type_ids is None:
+        """Last hidden states ``[B, L, D]`` for ``[B, L]`` inputs (1 = token in the mask).
+
+        Models with a single token type (RoBERTa) ignore ``token_type_ids``, whatever a
+        tokenizer put there.
+        """
+        if token_type_ids is None or self.config.type_vocab_size <= 1:
             token_type_ids = jnp.zeros_like(input_ids)
         positions = positions_from_mask(attention_mask) + self.config.position_offset
         h = self.embeddings(input_ids, token_type_ids, positions)

@@ -10,6 +10,7 @@ whose first line names the first problem.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,8 +85,6 @@ def checkpoint_files(directory: Path) -> list[Path]:
     """The safetensors files of a model directory (the shards of an index, or the single file)."""
     index = directory / "model.safetensors.index.json"
     if index.is_file():
-        import json
-
         try:
             weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
         except (OSError, ValueError, KeyError, TypeError) as e:
