@@ -88,6 +88,9 @@ class TokenizerFeaturizer:
         if len(prompts) != len(responses):
             raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
         prompts, responses = [str(p) for p in prompts], [str(r) for r in responses]
+        if not prompts:
+            empty = np.zeros((0, self.buckets[0]), np.int32)
+            return {"input_ids": empty, "attention_mask": empty.copy(), "token_type_ids": empty.copy()}
         ids, types = self._encode(prompts, responses)
         self._truncate(prompts, responses, ids, types)
         longest = max((len(r) for r in ids), default=1)

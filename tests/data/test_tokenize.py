@@ -64,6 +64,9 @@ def test_keys_dtypes_and_buckets(minilm):
     assert minilm(["word " * 20], ["yes"])["input_ids"].shape == (1, 32)
     assert minilm(["word " * 200], ["yes"])["input_ids"].shape == (1, 64)
     assert minilm.buckets == (16, 32, 64) and minilm.family == "encoder" and minilm.template == "pair"
+    assert minilm([], [])["input_ids"].shape == (0, 16)
+    with pytest.raises(ValueError, match="2 prompts but 1 responses"):
+        minilm(["a", "b"], ["c"])
 
 
 def test_pair_encoding_matches_the_tokenizers_own_pair_call(minilm):
