@@ -153,7 +153,7 @@ def test_bfloat16_backbone(tiny_checkpoint):
 
 
 def test_missing_preset_package_says_what_to_install(monkeypatch):
-    fake = presets.Preset(package="pluralrm_no_such_package", subdir="model", pooling="mean", install="pip install X")
+    fake = presets.Preset(packages=("pluralrm_no_such_package",), subdir="model", pooling="mean", install="pip install X")
     monkeypatch.setitem(presets.PRESETS, "fake-preset", fake)
     with pytest.raises(CheckpointError, match="not installed: pip install X"):
         TransformerBackbone.from_config(TransformerBackboneConfig("fake-preset"))

