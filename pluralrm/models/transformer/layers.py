@@ -1,0 +1,161 @@
+"""Building blocks shared by the encoder and decoder families.
+
+Parameter layout follows flax: a dense kernel is ``[in, out]`` (checkpoints store PyTorch's
+``[out, in]``; the weight tables transpose), embeddings are ``[vocab, dim]``.
+
+Sharding: every matrix carries flax's ``out_sharding`` metadata with the ``model`` mesh axis on
+its largest dimension (FSDP style, see :func:`fsdp_axes`), read back with
+``nnx.get_partition_spec(state)``. Variables are created with ``eager_sharding=False`` so that a
+model can be built without a mesh; :func:`pluralrm.models.transformer.weights.parameter_shardings`
+turns the metadata into ``NamedSharding``s for a concrete mesh.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from pluralrm.errors import CheckpointError
+
+MODEL_AXIS = "model"
+
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "gelu": lambda x: jax.nn.gelu(x, approximate=False),
+    "gelu_python": lambda x: jax.nn.gelu(x, approximate=False),
+    "gelu_new": lambda x: jax.nn.gelu(x, approximate=True),
+    "gelu_fast": lambda x: jax.nn.gelu(x, approximate=True),
+    "gelu_pytorch_tanh": lambda x: jax.nn.gelu(x, approximate=True),
+    "quick_gelu": lambda x: x * jax.nn.sigmoid(1.702 * x),
+    "relu": jax.nn.relu,
+    "silu": jax.nn.silu,
+    "swish": jax.nn.silu,
+}
+
+
+def activation(name: str, config_file: str = "config.json") -> Callable[[jax.Array], jax.Array]:
+    """The activation named by ``hidden_act`` in a Hugging Face config (erf GELU for "gelu").
+
+    Raises:
+        CheckpointError: for an activation this package does not implement.
+    """
+    if name not in ACTIVATIONS:
+        raise CheckpointError(
+            f"{config_file}: hidden_act {name!r} is not supported; supported: {sorted(ACTIVATIONS)}"
+        )
+    return ACTIVATIONS[name]
+
+
+def fsdp_axes(shape: tuple[int, ...]) -> tuple[str | None, ...]:
+    """Logical sharding of a matrix: the ``model`` axis on its largest dimension (first on ties).
+
+    Args:
+        shape: the parameter's shape (2-D or more).
+    Returns:
+        One entry per dimension, ``"model"`` on the largest and ``None`` elsewhere.
+    """
+    largest = max(range(len(shape)), key=lambda i: (shape[i], -i))
+    return tuple(MODEL_AXIS if i == largest else None for i in range(len(shape)))
+
+
+def _sharded(shape: tuple[int, ...]) -> dict[str, Any]:
+    return {"out_sharding": fsdp_axes(shape), "eager_sharding": False}
+
+
+def dense(in_features: int, out_features: int, *, use_bias: bool, dtype: Any, rngs: nnx.Rngs) -> nnx.Linear:
+    """A linear layer ``[in, out]`` with FSDP sharding metadata on its kernel."""
+    return nnx.Linear(
+        in_features,
+        out_features,
+        use_bias=use_bias,
+        dtype=dtype,
+        param_dtype=dtype,
+        kernel_metadata=_sharded((in_features, out_features)),
+        rngs=rngs,
+    )
+
+
+def embedding(num: int, features: int, *, dtype: Any, rngs: nnx.Rngs) -> nnx.Embed:
+    """An embedding table ``[num, features]`` with FSDP sharding metadata."""
+    return nnx.Embed(
+        num,
+        features,
+        dtype=dtype,
+        param_dtype=dtype,
+        embedding_metadata=_sharded((num, features)),
+        rngs=rngs,
+    )
+
+
+def layer_norm(features: int, eps: float, *, dtype: Any, rngs: nnx.Rngs) -> nnx.LayerNorm:
+    """LayerNorm with exact (two-pass) variance, as PyTorch computes it."""
+    return nnx.LayerNorm(
+        features, epsilon=eps, dtype=dtype, param_dtype=dtype, use_fast_variance=False, rngs=rngs
+    )
+
+
+def rms_norm(features: int, eps: float, *, dtype: Any, rngs: nnx.Rngs) -> nnx.RMSNorm:
+    """RMSNorm (Zhang & Sennrich 2019), statistics in float32."""
+    return nnx.RMSNorm(
+        features, epsilon=eps, dtype=dtype, param_dtype=dtype, use_fast_variance=False, rngs=rngs
+    )
+
+
+def attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array) -> jax.Array:
+    """Scaled dot-product attention with grouped key/value heads.
+
+    Softmax runs in float32; masked scores get the float32 minimum rather than -inf so that a
+    query row with every key masked (a padding position) stays finite and gradients stay clean.
+
+    Args:
+        q: queries ``[B, L, H, Dh]``.
+        k: keys ``[B, S, K, Dh]`` with ``H % K == 0`` (grouped-query attention, Ainslie et al.
+            2023; ``K == H`` is multi-head attention).
+        v: values ``[B, S, K, Dh]``.
+        mask: ``[B, L, S]`` bool, True where query l may attend to key s.
+    Returns:
+        ``[B, L, H, Dh]`` in ``q``'s dtype.
+    """
+    b, l, h, dh = q.shape
+    kv_heads = k.shape[2]
+    q = q.reshape(b, l, kv_heads, h // kv_heads, dh)
+    scores = jnp.einsum("blkgd,bskd->bkgls", q, k, preferred_element_type=jnp.float32)
+    scores = scores * (dh**-0.5)
+    scores = jnp.where(mask[:, None, None], scores, jnp.finfo(jnp.float32).min)
+    probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
+    out = jnp.einsum("bkgls,bskd->blkgd", probs, v)
+    return out.reshape(b, l, h, dh)
+
+
+def run_layers(layers: nnx.List, hidden: jax.Array, *args: jax.Array, remat: bool) -> jax.Array:
+    """Applies ``layers`` in order, each as ``layer(hidden, *args)``.
+
+    With ``remat`` every layer is wrapped in ``nnx.remat``: its activations are recomputed in
+    the backward pass instead of stored (Chen et al. 2016), trading compute for memory.
+    """
+
+    def step(layer: nnx.Module, h: jax.Array, *a: jax.Array) -> jax.Array:
+        return layer(h, *a)
+
+    if remat:
+        step = nnx.remat(step)
+    for layer in layers:
+        hidden = step(layer, hidden, *args)
+    return hidden
+
+
+def positions_from_mask(attention_mask: jax.Array) -> jax.Array:
+    """Position of every token counted over non-padding tokens only.
+
+    Left and right padding give the same positions to the same real tokens, which makes the
+    model's outputs independent of the padding side. Padding positions get 0.
+
+    Args:
+        attention_mask: ``[B, L]`` (1 = token, 0 = padding).
+    Returns:
+        ``[B, L]`` int32.
+    """
+    mask = attention_mask.astype(jnp.int32)
+    return jnp.maximum(jnp.cumsum(mask, axis=-1) - 1, 0) * mask
