@@ -2,6 +2,15 @@
 predictions on it.
 
     pluralrm calibrate --data test.jsonl --predictions preds.npy --by country --out report/
+    pluralrm calibrate --checkpoint runs/x --data test.jsonl --by country --out report/
+    pluralrm calibrate --checkpoint runs/x --data val.jsonl --fit-temperatures --out report/
+
+``--checkpoint`` computes the predictions with a trained model (best checkpoint of a run, or a
+saved model directory): under each row's own group, and under every group of ``--by``. With
+``--fit-temperatures`` the data should be a *validation* split: per-group temperatures are fitted
+on it (NLL of σ(gap / T_g), no bias) and stored in the model's ``model.json``, so every later
+``predict``/``predict_preference``/server answer is calibrated. A values model also gets a
+figure of its group × value weight table.
 
 ``--predictions`` holds one P(chosen ≻ rejected) per data row, in data order:
 
@@ -24,6 +33,10 @@ PREDICTION_FORMATS = (".npy", ".npz", ".parquet", ".csv", ".jsonl")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="comparisons (JSONL, JSON, CSV/TSV, Parquet, saved dataset)")
     parser.add_argument("--predictions", help="model predictions per row: " + ", ".join(PREDICTION_FORMATS))
+    parser.add_argument("--checkpoint", help="a run or model directory: compute the predictions with it")
+    parser.add_argument("--step", default="best", help="with --checkpoint: best, latest or a step number")
+    parser.add_argument("--fit-temperatures", action="store_true",
+                        help="with --checkpoint: fit per-group temperatures on --data and store them in the model")
     parser.add_argument("--by", help="comma-separated group attribute(s) (default: every group column)")
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates (0: no intervals)")
@@ -39,18 +52,101 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pluralrm.calibration import analyze, write_report
     from pluralrm.data import load
+    from pluralrm.errors import ConfigError
 
+    if args.predictions and args.checkpoint:
+        raise ConfigError("give --predictions or --checkpoint, not both")
+    if args.fit_temperatures and not args.checkpoint:
+        raise ConfigError("--fit-temperatures needs --checkpoint")
     data = load(args.data)
     by = None if not args.by else [b.strip() for b in args.by.split(",") if b.strip()]
     predictions = group_predictions = group_labels = None
+    extra = ()
     if args.predictions:
         predictions, group_predictions, group_labels = load_predictions(args.predictions, data.num_rows)
+    elif args.checkpoint:
+        from pluralrm.models import RewardModel
+
+        model = RewardModel.load(args.checkpoint, checkpoint=args.step)
+        if by is None:
+            by = [a for a in model.schema.attributes if a in data.column_names]
+        if args.fit_temperatures:
+            fitted = fit_model_temperatures(model, data)
+            from pluralrm.models.reward_model import store_temperatures
+
+            store_temperatures(args.checkpoint, fitted)
+            print("fitted temperatures: " + ", ".join(f"{g} {t:.3f}" for g, t in fitted.items()))
+        predictions, group_predictions, group_labels = model_predictions(model, data, by)
+        extra = value_weight_section(model)
     report = analyze(data, predictions=predictions, by=by, group_predictions=group_predictions,
                      group_labels=group_labels, bootstrap=args.bootstrap, unit=args.unit, seed=args.seed,
                      level=args.level, min_votes=args.min_votes, permutations=args.permutations)
-    paths = write_report(report, args.out)
+    paths = write_report(report, args.out, extra=extra)
     print(f"wrote {paths['html']} ({report.settings['rows']:,} comparisons, {len(report.settings['groups'])} groups)")
     return 0
+
+
+def model_predictions(model, data, by):
+    """P(chosen ≻ rejected) per row under its own group ``[N]`` and under every ``by`` group
+    ``[N, G]`` with the labels. When ``by`` is exactly the model's attributes, one backbone pass
+    scores all groups; for a subset (``country`` of a country × language model) each group is
+    scored with the other attributes unknown."""
+    import numpy as np
+
+    from pluralrm.calibration.votes import group_votes
+
+    own = model.predict(data)
+    if sorted(by) == sorted(model.schema.attributes):
+        table, labels = model.predict_all_groups(data)
+        labels = [",".join(kv for kv in label.split(",") if kv.split("=")[0] in by) for label in labels]
+        return own, table, labels
+    labels = list(group_votes(data, by).group_labels)
+    columns = []
+    for label in labels:
+        spec = dict(kv.split("=", 1) for kv in label.split(","))
+        columns.append(model.predict_preference(data["prompt"], data["chosen"], data["rejected"], groups=spec))
+    return own, np.stack(columns, axis=1), labels
+
+
+def fit_model_temperatures(model, data) -> dict[str, float]:
+    """Per-group temperatures fitted on ``data`` (the model's groups with enough rows)."""
+    import numpy as np
+
+    from pluralrm.calibration import fit_temperatures
+
+    model.temperatures = {}
+    p = np.clip(model.predict(data), 1e-7, 1 - 1e-7)
+    logits = np.log(p) - np.log1p(-p)
+    row_groups = model.schema.encode({a: data[a] for a in model.schema.attributes if a in data.column_names},
+                                     n=len(data))
+    index = {tuple(g): i for i, g in enumerate(model.schema.group_ids().tolist())}
+    group = np.array([index.get(tuple(g), -1) for g in row_groups.tolist()])
+    keep = group >= 0
+    temps = fit_temperatures(logits[keep], np.asarray(data["label"], np.float64)[keep], group[keep],
+                             num_groups=len(index), min_count=20)
+    fitted = {label: float(t) for label, t in zip(model.group_labels, temps) if np.isfinite(t) and t > 0}
+    skipped = [label for label in model.group_labels if label not in fitted]
+    if skipped:
+        print(f"no temperature for {skipped}: the model's gaps do not predict these groups' labels on this "
+              "data (T would be infinite); they keep T = 1")
+    return fitted
+
+
+def value_weight_section(model):
+    """A report section with a values model's group × value weight table (else nothing)."""
+    if model.config.head.type != "values":
+        return ()
+    import tempfile
+    from pathlib import Path
+
+    from pluralrm.calibration.report import Figure, Section
+    from pluralrm.explain import group_value_weights, plot_group_value_weights
+
+    table = group_value_weights(model)
+    with tempfile.TemporaryDirectory() as tmp:
+        png = plot_group_value_weights(table, Path(tmp) / "value_weights.png").read_bytes()
+    section = Section("Values", "How much each group weighs each value (the values head's w_g).", ())
+    return ((section, (Figure("value_weights", "Value weights per group.", png, "values", 900),)),)
 
 
 def load_predictions(path: str | Path, num_rows: int):
