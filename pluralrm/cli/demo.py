@@ -5,6 +5,10 @@
 3. A pooled and a conditioned reward model trained on the same data (hashing backbone).
 4. Held-out accuracy per group next to the Bayes accuracy the simulator knows: the pooled
    model fits the majority and loses the minorities; the conditioned model recovers them.
+5. Scoring: one held-out prompt's candidates scored for every group, and the best of them
+   under the utilitarian and the worst-group (maxmin) rules, with the decisive group.
+6. Calibration: agreement and disagreement between groups in the held-out data, and whether
+   each model keeps or washes out that disagreement (retention), as an HTML report.
 """
 from __future__ import annotations
 
@@ -84,5 +88,72 @@ def run(args: argparse.Namespace) -> int:
     overall = [f"{results[h]['all']['accuracy']:.3f}" for h in heads]
     table.add_row("all", "1.00", str(len(test_rows)), f"{float(np.mean(np.maximum(p_own, 1 - p_own))):.3f}", "", *overall)
     console.print(table)
-    console.print(f"runs are in {out}; score with RewardModel.load('{out / heads[-1]}')")
+
+    from pluralrm.models import RewardModel
+
+    models = {head: RewardModel.load(out / head) for head in heads}
+    best = models[heads[-1]]
+    console.rule(f"[bold]5/6 Scoring one held-out prompt for every group ({heads[-1]} model)")
+    _show_best_of_n(console, best, test)
+
+    console.rule("[bold]6/6 Disagreement in the data, and what each model keeps of it")
+    _show_calibration(console, models, test, out / "report")
+    console.print(f"runs are in {out}; load one with RewardModel.load('{out / heads[-1]}')")
     return 0
+
+
+def _show_best_of_n(console, model, test) -> None:
+    from rich.table import Table
+
+    from pluralrm.score import best_of_n
+
+    prompt = test["prompt"][0]
+    candidates = sorted({r for p, c, r2 in zip(test["prompt"], test["chosen"], test["rejected"]) if p == prompt
+                         for r in (c, r2)})[:4]
+    console.print(f"prompt: {prompt}")
+    # rewards are identified only up to a constant per group: centre each group over the candidates
+    mean = best_of_n(model, prompt, candidates, rule="mean", normalize="center")
+    worst = best_of_n(model, prompt, candidates, rule="worst", normalize="center")
+    table = Table(title="reward per group, centred over the candidates (rows: candidates)")
+    table.add_column("candidate")
+    for label in mean.group_labels:
+        table.add_column("/".join(kv.split("=", 1)[1] for kv in label.split(",")), justify="right")
+    for i, text in enumerate(candidates):
+        marks = ("M" if i == mean.index else "") + ("W" if i == worst.index else "")
+        table.add_row(f"{i} {marks:2} {text[14:44]}...", *[f"{v:+.2f}" for v in mean.normalized[i]])
+    console.print(table)
+    console.print(f"M = best on average over groups (candidate {mean.index}); W = best for the worst-off group "
+                  f"(candidate {worst.index}). {worst.decisive_reason}")
+
+
+def _show_calibration(console, models, test, report_dir) -> None:
+    from rich.table import Table
+
+    from pluralrm.calibration import analyze, write_report
+
+    rows = {}
+    for head, model in models.items():
+        group_p, labels = model.predict_all_groups(test)
+        report = analyze(test, predictions=model.predict(test), group_predictions=group_p, group_labels=labels,
+                         bootstrap=200, permutations=200, seed=0, min_votes=2)
+        rows[head] = {r["group"]: r for r in report.fidelity.rows()}
+        paths = write_report(report, report_dir / head)
+        console.print(f"{head}: report written to {paths['html']}")
+    alpha = report.settings["alpha"]
+    console.print(f"Krippendorff's α over all held-out votes: {alpha:.3f} (agreement beyond chance)")
+    table = Table(title="disagreement retention: predicted / empirical between-group gap (1 = kept, 0 = washed "
+                        "out), with its bootstrap interval")
+    table.add_column("group")
+    for head in models:
+        table.add_column(head, justify="right")
+    for group in rows[next(iter(models))]:
+        cells = []
+        for head in models:
+            r = rows[head][group]
+            cells.append(" ".join(_num(r[k]) for k in ("retention", "retention_low", "retention_high")))
+        table.add_row(group, *cells)
+    console.print(table)
+
+
+def _num(value) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
