@@ -31,6 +31,9 @@ def test_conditioned_and_per_group_recover_minorities(tmp_path):
     result, table = society(tmp_path, heterogeneity=1.0)
     train, test, _ = split_by_item(result.data)
     acc = {h: train_head(tmp_path, table, train, test, h)[1] for h in ("pooled", "conditioned", "per_group")}
+    for head, groups in acc.items():
+        print(head, {g.split(",")[0]: round(a, 3) for g, a in groups.items()})
+    print("Bayes (group-aware):", round(result.summary()["bayes_accuracy_group"], 3))
     for group in MINORITIES:
         for head in ("conditioned", "per_group"):
             assert acc[head][group] > acc["pooled"][group] + 0.05, (head, group, acc)
@@ -42,6 +45,7 @@ def test_homogeneous_society_costs_nothing(tmp_path):
     result, table = society(tmp_path, heterogeneity=0.0)
     train, test, _ = split_by_item(result.data)
     acc = {h: train_head(tmp_path, table, train, test, h)[1]["all"] for h in ("pooled", "conditioned", "per_group")}
+    print("homogeneous society, overall accuracy:", {h: round(a, 3) for h, a in acc.items()})
     assert acc["conditioned"] > acc["pooled"] - 0.02 and acc["per_group"] > acc["pooled"] - 0.02, acc
 
 
@@ -87,6 +91,8 @@ def test_mixture_recovers_latent_groups_and_adapts_few_shot(tmp_path):
             accs.append(np.mean(p > 0.5))
         gains[n_shot] = float(np.mean(accs))
     full = acc["all"]  # known annotators, held-out items
+    print(f"few-shot accuracy of new annotators: 0 comparisons {gains[0]:.3f}, 10 comparisons {gains[10]:.3f}; "
+          f"known annotators {full:.3f}")
     assert gains[10] > gains[0] + 0.05, gains
     assert gains[10] - gains[0] > 0.6 * (full - gains[0]), (gains, full)
 
@@ -108,4 +114,5 @@ def test_distributional_spread_ranks_within_group_disagreement(tmp_path):
     rows = np.flatnonzero(is_test)[:n]
     true_spread = np.linalg.norm(truth.profile("chosen")[rows].astype(float) - truth.profile("rejected")[rows], axis=1)
     rho = spearmanr(predicted, true_spread).statistic
+    print(f"distributional: Spearman of predicted pair spread vs true within-group spread {rho:.3f}")
     assert rho > 0.5, rho
