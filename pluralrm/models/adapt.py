@@ -8,21 +8,27 @@ maximum a posteriori on their comparisons, with the prior the head was trained w
   comparisons the prediction is exactly the group's (or the population's).
 - ``per_group`` head: the annotator's reward-weight offset δ ∈ R^H (same prior).
 
-The backbone runs once over the comparisons; the fit is a few hundred steps of gradient
-descent on K (or H) numbers.
+The backbone runs once over the comparisons (jitted, batches padded to powers of two); the fit
+is ``steps`` of gradient descent on K (or H) numbers inside one compiled loop, with the
+comparisons padded to a power of two under zero weight, so adapting many annotators compiles
+a handful of programs, not one per annotator.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 
 from pluralrm.errors import ConfigError
 from pluralrm.models.heads import MixtureHead, PerGroupHead
 from pluralrm.models.reward_model import RewardModel
+
+_HIDDEN_FN = "adapt_pair_hidden"  # key of the jitted trunk pass in RewardModel._jitted
 
 
 @dataclass
@@ -39,13 +45,34 @@ class AdaptedAnnotator:
         return _annotator_probability(self.model, self.group, self.params, prompts, a, b)
 
 
+def _padded_size(n: int) -> int:
+    """The power of two >= n (>= 1): few distinct shapes to compile."""
+    return 1 << max(n - 1, 0).bit_length()
+
+
+def _pad(x: np.ndarray, size: int) -> np.ndarray:
+    return np.concatenate([x, np.zeros((size - len(x),) + x.shape[1:], x.dtype)]) if len(x) < size else x
+
+
 def _pair_hidden(model: RewardModel, prompts, a, b) -> tuple[jax.Array, jax.Array]:
     """Trunk activations ``[N, H]`` of both sides, computed once (everything frozen)."""
     from pluralrm.data.featurize import pair_inputs
 
+    fn = model._jitted.get(_HIDDEN_FN)
+    if fn is None:
+        graphdef, _ = nnx.split(model.net)
+
+        def run(state, inputs):
+            net = nnx.merge(graphdef, state)
+            f_c, f_r = net.pair_features(inputs)
+            return net.head.hidden(f_c), net.head.hidden(f_r)
+
+        fn = model._jitted[_HIDDEN_FN] = jax.jit(run)
+    n = len(prompts)
     inputs = pair_inputs(model.featurizer, list(prompts), list(a), list(b))
-    f_c, f_r = model.net.pair_features({k: jnp.asarray(v) for k, v in inputs.items()})
-    return model.net.head.hidden(f_c), model.net.head.hidden(f_r)
+    size = _padded_size(n)
+    h_c, h_r = fn(nnx.state(model.net), {k: jnp.asarray(_pad(v, size)) for k, v in inputs.items()})
+    return h_c[:n], h_r[:n]
 
 
 def _group_ids(model: RewardModel, group: Mapping[str, str], n: int) -> jax.Array:
@@ -68,6 +95,28 @@ def _log_prob(head, h_c, h_r, group_ids, params) -> tuple[jax.Array, jax.Array]:
     v = head.readout_params(group_ids, None) + params[None, :]  # [N, H]
     gap = jnp.sum((h_c - h_r) * v, axis=-1)
     return jax.nn.log_sigmoid(gap), jax.nn.log_sigmoid(-gap)
+
+
+def map_objective(head, params, h_c, h_r, group_ids, label, weight):
+    """The annotator's MAP objective: (weighted NLL of their comparisons + λ‖params‖²) / n,
+    with n = Σ weight (padding rows have weight 0) and λ the head's ``annotator_shrinkage``.
+
+    Args:
+      head: a MixtureHead or PerGroupHead.  params: ``[K]`` or ``[H]``.
+      h_c, h_r: ``[N, H]`` trunk activations.  group_ids: ``[N, A]``.
+      label, weight: ``[N]`` P(chosen ≻ rejected) and 0/1 row weights.
+    """
+    log_p, log_q = _log_prob(head, h_c, h_r, group_ids, params)
+    nll = -jnp.sum(weight * (label * log_p + (1.0 - label) * log_q))
+    return (nll + head.config.annotator_shrinkage * jnp.sum(params**2)) / jnp.sum(weight)
+
+
+@partial(jax.jit, static_argnames=("graphdef", "steps"))
+def _fit(graphdef, state, params, h_c, h_r, group_ids, label, weight, learning_rate, steps):
+    """``steps`` of gradient descent on :func:`map_objective`, in one compiled loop."""
+    head = nnx.merge(graphdef, state)
+    grad = jax.grad(lambda p: map_objective(head, p, h_c, h_r, group_ids, label, weight))
+    return jax.lax.fori_loop(0, steps, lambda _, p: p - learning_rate * grad(p), params)
 
 
 def _annotator_probability(model, group, params, prompts, a, b) -> np.ndarray:
@@ -93,7 +142,7 @@ def adapt_annotator(
       prompts, chosen, rejected: the annotator's n comparisons (n may be 0).
       labels: P(chosen ≻ rejected) per comparison (default 1.0).
       group: the annotator's group attributes, when known.
-      steps, learning_rate: gradient descent on the MAP objective.
+      steps, learning_rate: gradient descent on the MAP objective (:func:`map_objective`).
 
     Returns:
       AdaptedAnnotator, whose ``predict_preference`` scores new pairs for this annotator.
@@ -108,22 +157,16 @@ def adapt_annotator(
     params = jnp.zeros((width,), jnp.float32)
     n = len(prompts)
     if n:
-        label = jnp.asarray(np.ones(n) if labels is None else np.asarray(labels), jnp.float32)
+        size = _padded_size(n)
+        label = np.ones(n) if labels is None else np.asarray(labels, np.float64)
         h_c, h_r = _pair_hidden(model, prompts, chosen, rejected)
-        group_ids = _group_ids(model, group, n)
-        lam = head.config.annotator_shrinkage
-
-        def objective(p):
-            log_p, log_q = _log_prob(head, h_c, h_r, group_ids, p)
-            nll = -jnp.sum(label * log_p + (1.0 - label) * log_q)
-            return (nll + lam * jnp.sum(p**2)) / n
-
-        grad = jax.jit(jax.grad(objective))
-        for _ in range(steps):
-            params = params - learning_rate * grad(params)
+        group_ids = model.encode_groups(group, size, fallback="pooled")
+        graphdef, state = nnx.split(head)
+        params = _fit(graphdef, state, params, jnp.asarray(_pad(np.asarray(h_c), size)),
+                      jnp.asarray(_pad(np.asarray(h_r), size)), jnp.asarray(group_ids),
+                      jnp.asarray(_pad(label.astype(np.float32), size)),
+                      jnp.asarray(_pad(np.ones(n, np.float32), size)), jnp.float32(learning_rate), int(steps))
     return AdaptedAnnotator(model, group, np.asarray(params), n)
-
-
 
 
 def annotator_responsibilities(model: RewardModel, dataset) -> tuple[list[str], np.ndarray]:
@@ -161,4 +204,4 @@ def annotator_responsibilities(model: RewardModel, dataset) -> tuple[list[str], 
     return names, post / post.sum(axis=1, keepdims=True)
 
 
-__all__ = ["AdaptedAnnotator", "adapt_annotator", "annotator_responsibilities"]
+__all__ = ["AdaptedAnnotator", "adapt_annotator", "annotator_responsibilities", "map_objective"]
