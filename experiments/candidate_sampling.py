@@ -21,7 +21,6 @@ society, same probe), with a t-interval over seeds.
 from __future__ import annotations
 
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,15 +144,12 @@ def summarize(study: CandidateSamplingConfig, results: dict[str, list[dict]]) ->
 
 def main(argv=None) -> int:
     args = common.parse_args("candidate_sampling", __doc__, argv)
-    study = common.load_study(CandidateSamplingConfig, args)
-    started = time.perf_counter()
-    results = {name: [run_condition_seed(study, changes or {}, s) for s in study.seeds]
-               for name, changes in study.conditions.items()}
-    summary, tables = summarize(study, results)
-    for table in tables.values():
-        print(table)
-    common.write_results(args, study, {"per_seed": results, "summary": summary}, started, tables)
-    return 0
+
+    def run(study):
+        return {"per_seed": {name: [run_condition_seed(study, changes or {}, s) for s in study.seeds]
+                             for name, changes in study.conditions.items()}}
+
+    return common.drive(args, CandidateSamplingConfig, run, lambda study, results, out: summarize(study, results["per_seed"]))
 
 
 if __name__ == "__main__":

@@ -83,6 +83,9 @@ def parse_args(name: str, doc: str, argv: Sequence[str] | None = None,
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a study config key, e.g. --set train.train.steps=200 (repeatable)")
     p.add_argument("--out", default=str(EXPERIMENTS / "results"), help="directory for <study>.json and figures")
+    p.add_argument("--resummarize", action="store_true",
+                   help="recompute the tables and figures from the per-seed results already in <out>/<study>.json "
+                        "(no training; the recorded command, config and timings are kept)")
     if extra is not None:
         extra(p)
     args = p.parse_args(argv)
@@ -300,6 +303,49 @@ def write_results(args: argparse.Namespace, study: StudyConfig, results: Mapping
     }
     path.write_text(json.dumps(_plain(payload), indent=1, ensure_ascii=False) + "\n")
     print(f"wrote {path} ({payload['wall_seconds']} s wall, {payload['cpu_seconds']} s CPU)")
+    return path
+
+
+def drive(args: argparse.Namespace, cls: type, run: Callable[[Any], dict[str, Any]],
+          finish: Callable[[Any, Mapping[str, Any], Path], tuple[Any, dict[str, str]]]) -> int:
+    """A study's main: ``run(study) -> results`` (with ``"per_seed"``), then
+    ``finish(study, results, out_dir) -> (summary, tables)`` (figures go to ``out_dir``);
+    writes ``<out>/<study>.json`` and prints the tables. With ``--resummarize``, ``finish``
+    runs on the saved results (and the saved config) instead of new ones."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.resummarize:
+        saved = load_results(args)
+        study = from_dict(cls, saved["config"])
+        summary, tables = finish(study, saved["results"], out)
+        resummarize(args, saved, {"summary": summary}, tables)
+    else:
+        study = load_study(cls, args)
+        started = time.perf_counter()
+        results = run(study)
+        summary, tables = finish(study, results, out)
+        write_results(args, study, {**results, "summary": summary}, started, tables)
+    for name, table in tables.items():
+        print(f"\n{name}\n{table}")
+    return 0
+
+
+def load_results(args: argparse.Namespace) -> dict[str, Any]:
+    """The saved ``<out>/<study>.json`` (for ``--resummarize``)."""
+    path = Path(args.out) / f"{args.name}.json"
+    if not path.is_file():
+        raise ConfigError(f"--resummarize: no results at {path}; run the study first")
+    return json.loads(path.read_text())
+
+
+def resummarize(args: argparse.Namespace, saved: dict[str, Any], results: Mapping[str, Any],
+                tables: Mapping[str, str]) -> Path:
+    """Rewrites ``<out>/<study>.json`` with new summaries and tables of the same per-seed
+    results; everything recorded about the run that produced them is kept."""
+    path = Path(args.out) / f"{args.name}.json"
+    saved = {**saved, "tables": dict(tables), "results": {**saved["results"], **results}}
+    path.write_text(json.dumps(_plain(saved), indent=1, ensure_ascii=False) + "\n")
+    print(f"re-summarized {path}")
     return path
 
 

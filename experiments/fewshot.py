@@ -124,7 +124,7 @@ def run_seed(study: FewShotConfig, seed: int) -> dict:
                 test = test_sets[a]
                 prob = adapted.predict_preference(test["prompt"], test["chosen"], test["rejected"])
                 accs.append(float(np.mean(expected_accuracy(prob, truth.p_annotator[p["test"]]))))
-            by_shot[n] = float(np.mean(accs))
+            by_shot[str(n)] = float(np.mean(accs))  # str keys: the same after a JSON round trip
         out["models"][head] = {"train_seconds": seconds, "adapt_seconds": time.perf_counter() - started,
                                "accuracy_by_shots": by_shot}
         print(f"seed {seed} {head:12s} " + " ".join(f"{n}:{v:.3f}" for n, v in by_shot.items())
@@ -138,10 +138,10 @@ def summarize(study: FewShotConfig, per_seed: list[dict]) -> tuple[dict, dict[st
     for head in study.baselines:
         summary[head] = common.interval([s["models"][head]["accuracy"] for s in per_seed])
     for head in study.adaptive:
-        summary[head] = {n: common.interval([s["models"][head]["accuracy_by_shots"][n] for s in per_seed])
+        summary[head] = {str(n): common.interval([s["models"][head]["accuracy_by_shots"][str(n)] for s in per_seed])
                          for n in study.shots}
     header = ["model", *(f"n = {n}" for n in study.shots)]
-    rows = [[f"{head} (adapted)", *(common.fmt(summary[head][n]) for n in study.shots)] for head in study.adaptive]
+    rows = [[f"{head} (adapted)", *(common.fmt(summary[head][str(n)]) for n in study.shots)] for head in study.adaptive]
     rows += [[f"{head} (no adaptation)", *([common.fmt(summary[head])] * len(study.shots))] for head in study.baselines]
     names = {"bayes_annotator": "Bayes, knows the annotator", "bayes_group": "Bayes, knows the group",
              "bayes_blind": "Bayes, group-blind"}
@@ -160,8 +160,8 @@ def plot(study: FewShotConfig, summary: dict, path: Path) -> None:
     x = np.arange(len(shots))  # evenly spaced: 0 shots has no log position
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for head in study.adaptive:
-        mean = np.array([summary[head][n]["mean"] for n in shots])
-        half = np.nan_to_num(np.array([summary[head][n]["half"] for n in shots]))
+        mean = np.array([summary[head][str(n)]["mean"] for n in shots])
+        half = np.nan_to_num(np.array([summary[head][str(n)]["half"] for n in shots], dtype=float))
         ax.plot(x, mean, "o-", label=f"{head} (adapted)")
         ax.fill_between(x, mean - half, mean + half, alpha=0.2)
     styles = {"pooled": ("tab:gray", "--"), "conditioned": ("tab:green", "--")}
@@ -183,16 +183,14 @@ def plot(study: FewShotConfig, summary: dict, path: Path) -> None:
 
 def main(argv=None) -> int:
     args = common.parse_args("fewshot", __doc__, argv)
-    study = common.load_study(FewShotConfig, args)
-    started = time.perf_counter()
-    per_seed = [run_seed(study, s) for s in study.seeds]
-    summary, tables = summarize(study, per_seed)
-    for table in tables.values():
-        print(table)
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    plot(study, summary, Path(args.out) / "fewshot.png")
-    common.write_results(args, study, {"per_seed": per_seed, "summary": summary}, started, tables)
-    return 0
+
+    def finish(study, results, out):
+        summary, tables = summarize(study, results["per_seed"])
+        plot(study, summary, out / "fewshot.png")
+        return summary, tables
+
+    return common.drive(args, FewShotConfig, lambda study: {"per_seed": [run_seed(study, s) for s in study.seeds]},
+                        finish)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ study 6, is what could share meaning).
 from __future__ import annotations
 
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,14 +190,8 @@ def summarize(study: HarmsConfig, per_seed: list[dict]) -> tuple[dict, dict[str,
 
 def main(argv=None) -> int:
     args = common.parse_args("harms", __doc__, argv)
-    study = common.load_study(HarmsConfig, args)
-    started = time.perf_counter()
-    per_seed = [run_seed(study, s) for s in study.seeds]
-    summary, tables = summarize(study, per_seed)
-    for name, table in tables.items():
-        print(f"\n{name}\n{table}")
-    common.write_results(args, study, {"per_seed": per_seed, "summary": summary}, started, tables)
-    return 0
+    return common.drive(args, HarmsConfig, lambda study: {"per_seed": [run_seed(study, s) for s in study.seeds]},
+                        lambda study, results, out: summarize(study, results["per_seed"]))
 
 
 if __name__ == "__main__":

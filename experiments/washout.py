@@ -13,7 +13,6 @@ retention of between-group disagreement (:func:`retention_columns`).
 from __future__ import annotations
 
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,7 +85,13 @@ def run_seed(study: WashoutConfig, seed: int) -> dict:
 
 
 def summarize(study: WashoutConfig, per_seed: list[dict]) -> tuple[list[dict], dict[str, str]]:
-    """Per group and head: intervals over seeds; the markdown tables."""
+    """Per group and head: intervals over seeds of the accuracy and of the regret (Bayes
+    group-aware − accuracy, paired within a seed); the markdown tables.
+
+    Seeds are different societies, so a group's accuracy and its Bayes ceiling both move from
+    seed to seed: the accuracy intervals carry that society-to-society spread, the regret
+    intervals (a paired difference) mostly do not.
+    """
     heads = study.heads
     first = per_seed[0]["heads"][heads[0]]["groups"]
     groups = [g["group"] for g in first]
@@ -97,21 +102,38 @@ def summarize(study: WashoutConfig, per_seed: list[dict]) -> tuple[list[dict], d
 
     rows = []
     for group in groups:
-        row = {"group": group, "share": share[group],
-               "bayes_group": common.interval(values(heads[0], group, "bayes_group")),
-               "bayes_blind": common.interval(values(heads[0], group, "bayes_blind"))}
+        aware, blind = values(heads[0], group, "bayes_group"), values(heads[0], group, "bayes_blind")
+        row = {"group": group, "share": share[group], "bayes_group": common.interval(aware),
+               "bayes_blind": common.interval(blind),
+               "blind_regret": common.interval([a - b for a, b in zip(aware, blind)])}
         for head in heads:
             row[head] = common.interval(values(head, group, "expected_accuracy"))
+            row[f"{head}_regret"] = common.interval(values(head, group, "regret"))
             row[f"{head}_observed"] = common.interval(values(head, group, "observed_accuracy"))
         rows.append(row)
     retention = {head: {k: common.interval([s["heads"][head][k] for s in per_seed])
                         for k in ("truth_retention", "deviation_correlation")} for head in heads}
 
-    header = ["group", "share", "Bayes group-aware", "Bayes group-blind", *heads]
-    body = [[_label(r["group"], r["share"]), f"{r['share']:.2f}", common.fmt(r["bayes_group"]),
-             common.fmt(r["bayes_blind"]), *(common.fmt(r[h]) for h in heads)] for r in rows]
-    body.append(["truth_retention", "", "1", "0", *(common.fmt(retention[h]["truth_retention"], 2) for h in heads)])
-    tables = {"accuracy": common.markdown_table(header, body)}
+    def label(r):
+        return _label(r["group"], r["share"])
+
+    tables = {
+        "accuracy": common.markdown_table(
+            ["group", "share", "Bayes group-aware", "Bayes group-blind", *heads],
+            [[label(r), f"{r['share']:.2f}", common.fmt(r["bayes_group"]), common.fmt(r["bayes_blind"]),
+              *(common.fmt(r[h]) for h in heads)] for r in rows]),
+        "regret": common.markdown_table(
+            ["group", "share", "Bayes group-blind", *heads],
+            [[label(r), f"{r['share']:.2f}", common.fmt(r["blind_regret"]), *(common.fmt(r[f"{h}_regret"]) for h in heads)]
+             for r in rows]),
+        "retention": common.markdown_table(
+            ["", *heads],
+            [["truth_retention", *(common.fmt(retention[h]["truth_retention"], 2) for h in heads)],
+             ["deviation_correlation", *(common.fmt(retention[h]["deviation_correlation"], 2) for h in heads)]]),
+        "observed": common.markdown_table(
+            ["group", "share", *heads],
+            [[label(r), f"{r['share']:.2f}", *(common.fmt(r[f"{h}_observed"]) for h in heads)] for r in rows]),
+    }
     return [*rows, {"group": "retention", **retention}], tables
 
 
@@ -122,30 +144,30 @@ def _label(group: str, share: float) -> str:
 
 
 def plot(study: WashoutConfig, rows: list[dict], path: Path) -> None:
-    """Per-group expected accuracy of each head with the two Bayes ceilings."""
+    """Per-group regret (Bayes group-aware − expected accuracy) of each head, and the regret
+    of the best group-blind rule."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    groups = [r for r in rows if r["group"] not in ("retention",)]
+    groups = [r for r in rows if r["group"] != "retention"]
     x = np.arange(len(groups))
     width = 0.8 / len(study.heads)
     fig, ax = plt.subplots(figsize=(1.4 * len(groups) + 2, 4))
     for j, head in enumerate(study.heads):
-        mean = [r[head]["mean"] for r in groups]
-        err = [0 if np.isnan(r[head]["half"]) else r[head]["half"] for r in groups]
+        mean = [r[f"{head}_regret"]["mean"] for r in groups]
+        err = [0 if np.isnan(r[f"{head}_regret"]["half"]) else r[f"{head}_regret"]["half"] for r in groups]
         ax.bar(x - 0.4 + width * (j + 0.5), mean, width, yerr=err, capsize=2, label=head)
-    for key, style, name in (("bayes_group", "k-", "Bayes group-aware"), ("bayes_blind", "k:", "Bayes group-blind")):
-        for i, r in enumerate(groups):
-            ax.plot([i - 0.45, i + 0.45], [r[key]["mean"]] * 2, style, lw=1.5, label=name if i == 0 else None)
+    for i, r in enumerate(groups):
+        ax.plot([i - 0.45, i + 0.45], [r["blind_regret"]["mean"]] * 2, "k:", lw=1.5,
+                label="best group-blind rule" if i == 0 else None)
+    ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(x, [_label(r["group"], r["share"]).replace(" (", "\n(") for r in groups], fontsize=8)
-    low = min(min(r[h]["mean"] for h in study.heads) for r in groups)
-    ax.set_ylim(max(0.45, low - 0.05), 1.0)
-    ax.set_ylabel("held-out expected accuracy")
-    ax.set_title(f"Washout: per-group accuracy vs Bayes ({len(study.seeds)} seeds, mean ± 95% CI)")
-    ax.legend(fontsize=7, ncol=3, loc="lower left")
+    ax.set_ylabel("regret: Bayes group-aware − expected accuracy")
+    ax.set_title(f"Washout: held-out regret per group ({len(study.seeds)} societies, mean ± 95% CI)")
+    ax.legend(fontsize=7, ncol=3, loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -153,16 +175,14 @@ def plot(study: WashoutConfig, rows: list[dict], path: Path) -> None:
 
 def main(argv=None) -> int:
     args = common.parse_args("washout", __doc__, argv)
-    study = common.load_study(WashoutConfig, args)
-    started = time.perf_counter()
-    per_seed = [run_seed(study, s) for s in study.seeds]
-    rows, tables = summarize(study, per_seed)
-    for name, table in tables.items():
-        print(table)
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    plot(study, rows, Path(args.out) / "washout.png")
-    common.write_results(args, study, {"per_seed": per_seed, "summary": rows}, started, tables)
-    return 0
+
+    def finish(study, results, out):
+        rows, tables = summarize(study, results["per_seed"])
+        plot(study, rows, out / "washout.png")
+        return rows, tables
+
+    return common.drive(args, WashoutConfig, lambda study: {"per_seed": [run_seed(study, s) for s in study.seeds]},
+                        finish)
 
 
 if __name__ == "__main__":
