@@ -98,7 +98,8 @@ def refusal_rates(prob_all, p_group, pairs, truth) -> dict[str, dict[str, dict[s
     Returns:
       ``{language: {kind: {"model", "truth", "model_p", "truth_p", "n"}}}``: the model's and the
       truth's refusal rates (share of (pair, group) entries whose P(harmless ≻ harmful) > ½),
-      mean probabilities, and the number of entries.
+      mean probabilities, and the number of entries. Kinds are :data:`KINDS` and, per local
+      category h, ``local_holders:h`` and ``local_others:h``.
     """
     import numpy as np
 
@@ -114,6 +115,10 @@ def refusal_rates(prob_all, p_group, pairs, truth) -> dict[str, dict[str, dict[s
         "local_holders": local[:, None] & holds,
         "local_others": local[:, None] & ~holds,
     }
+    for h in range(holders.shape[0]):
+        in_category = (local & (pairs["category"] == h))[:, None]
+        masks[f"local_holders:{h}"] = in_category & holds
+        masks[f"local_others:{h}"] = in_category & ~holds
     out = {}
     for lang_id, lang in enumerate(truth.languages):
         in_lang = (pairs["language"] == lang_id)[:, None]
@@ -174,9 +179,10 @@ def summarize(study: HarmsConfig, per_seed: list[dict]) -> tuple[dict, dict[str,
     summary, tables = {}, {}
     for name in per_seed[0]["models"]:
         languages = list(per_seed[0]["models"][name]["rates"])
+        kinds = list(per_seed[0]["models"][name]["rates"][languages[0]])
         entry = {lang: {kind: {key: common.interval([s["models"][name]["rates"][lang][kind][key] for s in per_seed])
                                for key in ("model", "truth", "model_p", "truth_p", "n")}
-                        for kind in KINDS} for lang in languages}
+                        for kind in kinds} for lang in languages}
         summary[name] = entry
         header = ["item language", "global: model", "global: truth", "local, holders: model",
                   "local, holders: truth", "local, others: model", "local, others: truth"]
@@ -185,6 +191,12 @@ def summarize(study: HarmsConfig, per_seed: list[dict]) -> tuple[dict, dict[str,
             mark = " (source)" if name.startswith("transfer") and lang == study.source_language else ""
             rows.append([lang + mark, *(common.fmt(entry[lang][k][w], 2) for k in KINDS for w in ("model", "truth"))])
         tables[name] = common.markdown_table(header, rows)
+        categories = sorted({k.split(":")[1] for k in kinds if ":" in k})
+        tables[f"{name} by local category"] = common.markdown_table(
+            ["item language", *(f"category {h}, {who}: {w}" for h in categories for who in ("holders", "others")
+                                for w in ("model", "truth"))],
+            [[lang, *(common.fmt(entry[lang][f"local_{who}:{h}"][w], 2) for h in categories
+                      for who in ("holders", "others") for w in ("model", "truth"))] for lang in languages])
     return summary, tables
 
 
