@@ -1,12 +1,22 @@
 """Few-shot personalisation: fit a new annotator from a handful of their comparisons.
 
 Everything of the trained model stays frozen; only the annotator's own parameters are fitted by
-maximum a posteriori on their comparisons, with the prior the head was trained with:
+maximum a posteriori on their comparisons, under a Gaussian prior centred on their group:
 
-- ``mixture`` head: the annotator's K mixing-logit offsets L (prior N(0, 1/(2λ)) with
-  λ = ``annotator_shrinkage``), starting from their group's mixing weights — with zero
-  comparisons the prediction is exactly the group's (or the population's).
-- ``per_group`` head: the annotator's reward-weight offset δ ∈ R^H (same prior).
+- ``mixture`` head: the annotator's K mixing-logit offsets L, starting from their group's
+  mixing weights — with zero comparisons the prediction is exactly the group's (or the
+  population's).
+- ``per_group`` head: the annotator's reward-weight offset δ ∈ R^H.
+
+The prior (:func:`prior_precision`) matters most when the annotator has given only a few
+comparisons. By default it is *empirical Bayes*: a zero-mean Gaussian whose per-dimension
+variance is the mean square of the parameters the model learned for its known annotators, i.e.
+how far real annotators sit from their group. The alternative ``prior="training"`` uses the
+head's ``annotator_shrinkage`` λ as the penalty on the annotator's summed log-likelihood; the
+trainer, however, adds λ‖L‖² to the *mean* loss of a batch, so relative to a summed
+likelihood its prior was about N·λ (N training comparisons): taken as is, λ is a far weaker
+prior than training used, and one or two comparisons can then move an annotator to an extreme
+(experiments/README.md, study 4, measures it).
 
 The backbone runs once over the comparisons (jitted, batches padded to powers of two); the fit
 is ``steps`` of gradient descent on K (or H) numbers inside one compiled loop, with the
@@ -29,6 +39,8 @@ from pluralrm.models.heads import MixtureHead, PerGroupHead
 from pluralrm.models.reward_model import RewardModel
 
 _HIDDEN_FN = "adapt_pair_hidden"  # key of the jitted trunk pass in RewardModel._jitted
+PRIORS = ("empirical", "training")
+_MIN_VARIANCE = 1e-6  # floor of the empirical prior variance (no division by zero)
 
 
 @dataclass
@@ -97,26 +109,64 @@ def _log_prob(head, h_c, h_r, group_ids, params) -> tuple[jax.Array, jax.Array]:
     return jax.nn.log_sigmoid(gap), jax.nn.log_sigmoid(-gap)
 
 
-def map_objective(head, params, h_c, h_r, group_ids, label, weight):
-    """The annotator's MAP objective: (weighted NLL of their comparisons + λ‖params‖²) / n,
-    with n = Σ weight (padding rows have weight 0) and λ the head's ``annotator_shrinkage``.
+def prior_precision(head, prior: str | float = "empirical") -> np.ndarray:
+    """Per-dimension precision λ_k of the Gaussian prior on a new annotator's parameters (the
+    MAP objective adds Σ_k λ_k p_k² to the summed negative log-likelihood).
+
+    Args:
+      head: a MixtureHead or PerGroupHead.
+      prior: ``"empirical"``: λ_k = 1 / (2 s_k²), s_k² the mean square of dimension k of the
+        parameters learned for the known annotators (a random-effects prior fitted to them;
+        Robbins-style empirical Bayes). Falls back to ``"training"`` when the head has fewer
+        than two known annotators. ``"training"``: the head's ``annotator_shrinkage`` for every
+        dimension (see the module docstring for why it is a weak prior). A number: that λ.
+
+    Returns:
+      ``[K]`` (mixture) or ``[H]`` (per_group) float32.
+    """
+    width = head.config.num_prototypes if isinstance(head, MixtureHead) else head.config.hidden_dim
+    if isinstance(prior, (int, float)) and not isinstance(prior, bool):
+        if prior < 0:
+            raise ConfigError(f"prior precision must be >= 0, got {prior}")
+        return np.full((width,), float(prior), np.float32)
+    if prior not in PRIORS:
+        raise ConfigError(f"prior must be one of {list(PRIORS)} or a number, got {prior!r}")
+    table = getattr(head, "annotators", None)
+    learned = None if table is None else np.asarray(table.table.embedding[...])[1:]  # row 0 = unknown
+    if prior == "training" or learned is None or len(learned) < 2:
+        return np.full((width,), head.config.annotator_shrinkage, np.float32)
+    variance = np.maximum(np.mean(learned.astype(np.float64) ** 2, axis=0), _MIN_VARIANCE)
+    return (0.5 / variance).astype(np.float32)
+
+
+def map_objective(head, params, h_c, h_r, group_ids, label, weight, precision):
+    """The annotator's MAP objective: (weighted NLL of their comparisons + Σ_k λ_k p_k²) / n,
+    with n = Σ weight (padding rows have weight 0) and λ = ``precision``
+    (:func:`prior_precision`).
 
     Args:
       head: a MixtureHead or PerGroupHead.  params: ``[K]`` or ``[H]``.
       h_c, h_r: ``[N, H]`` trunk activations.  group_ids: ``[N, A]``.
       label, weight: ``[N]`` P(chosen ≻ rejected) and 0/1 row weights.
+      precision: ``[K]`` or ``[H]`` prior precisions.
     """
     log_p, log_q = _log_prob(head, h_c, h_r, group_ids, params)
     nll = -jnp.sum(weight * (label * log_p + (1.0 - label) * log_q))
-    return (nll + head.config.annotator_shrinkage * jnp.sum(params**2)) / jnp.sum(weight)
+    return (nll + jnp.sum(precision * params**2)) / jnp.sum(weight)
 
 
 @partial(jax.jit, static_argnames=("graphdef", "steps"))
-def _fit(graphdef, state, params, h_c, h_r, group_ids, label, weight, learning_rate, steps):
-    """``steps`` of gradient descent on :func:`map_objective`, in one compiled loop."""
+def _fit(graphdef, state, params, h_c, h_r, group_ids, label, weight, precision, learning_rate, steps):
+    """``steps`` of gradient descent on :func:`map_objective`, in one compiled loop.
+
+    Each coordinate's step is divided by 1 + 2λ_k/n, the prior's curvature (plus one for the
+    likelihood's): a diagonal preconditioner that keeps the iteration stable however strong
+    the prior (plain steps diverge once learning_rate · 2λ/n > 2) and leaves the optimum as is.
+    """
     head = nnx.merge(graphdef, state)
-    grad = jax.grad(lambda p: map_objective(head, p, h_c, h_r, group_ids, label, weight))
-    return jax.lax.fori_loop(0, steps, lambda _, p: p - learning_rate * grad(p), params)
+    grad = jax.grad(lambda p: map_objective(head, p, h_c, h_r, group_ids, label, weight, precision))
+    step = learning_rate / (1.0 + 2.0 * precision / jnp.sum(weight))
+    return jax.lax.fori_loop(0, steps, lambda _, p: p - step * grad(p), params)
 
 
 def _annotator_probability(model, group, params, prompts, a, b) -> np.ndarray:
@@ -134,6 +184,7 @@ def adapt_annotator(
     group: Mapping[str, str] | None = None,
     steps: int = 300,
     learning_rate: float = 0.3,
+    prior: str | float = "empirical",
 ) -> AdaptedAnnotator:
     """Fits a new annotator's parameters from their comparisons (see module docstring).
 
@@ -143,6 +194,7 @@ def adapt_annotator(
       labels: P(chosen ≻ rejected) per comparison (default 1.0).
       group: the annotator's group attributes, when known.
       steps, learning_rate: gradient descent on the MAP objective (:func:`map_objective`).
+      prior: the prior on the annotator's parameters (:func:`prior_precision`).
 
     Returns:
       AdaptedAnnotator, whose ``predict_preference`` scores new pairs for this annotator.
@@ -153,8 +205,8 @@ def adapt_annotator(
             f"few-shot adaptation needs a mixture or per_group head, this model has {model.config.head.type!r}"
         )
     group = dict(group or {})
-    width = head.config.num_prototypes if isinstance(head, MixtureHead) else head.config.hidden_dim
-    params = jnp.zeros((width,), jnp.float32)
+    precision = prior_precision(head, prior)
+    params = jnp.zeros(precision.shape, jnp.float32)
     n = len(prompts)
     if n:
         size = _padded_size(n)
@@ -165,7 +217,8 @@ def adapt_annotator(
         params = _fit(graphdef, state, params, jnp.asarray(_pad(np.asarray(h_c), size)),
                       jnp.asarray(_pad(np.asarray(h_r), size)), jnp.asarray(group_ids),
                       jnp.asarray(_pad(label.astype(np.float32), size)),
-                      jnp.asarray(_pad(np.ones(n, np.float32), size)), jnp.float32(learning_rate), int(steps))
+                      jnp.asarray(_pad(np.ones(n, np.float32), size)), jnp.asarray(precision),
+                      jnp.float32(learning_rate), int(steps))
     return AdaptedAnnotator(model, group, np.asarray(params), n)
 
 
@@ -204,4 +257,5 @@ def annotator_responsibilities(model: RewardModel, dataset) -> tuple[list[str], 
     return names, post / post.sum(axis=1, keepdims=True)
 
 
-__all__ = ["AdaptedAnnotator", "adapt_annotator", "annotator_responsibilities", "map_objective"]
+__all__ = ["PRIORS", "AdaptedAnnotator", "adapt_annotator", "annotator_responsibilities", "map_objective",
+           "prior_precision"]

@@ -32,6 +32,6 @@ def test_quick_run(tmp_path):
     saved = json.loads((tmp_path / "fewshot.json").read_text())
     assert (tmp_path / "fewshot.png").stat().st_size > 0
     seed = saved["results"]["per_seed"][0]
-    assert set(seed["models"]["mixture"]["accuracy_by_shots"]) == {"0", "2"}
+    assert set(seed["models"]["mixture/empirical"]["accuracy_by_shots"]) == {"0", "2"}
     assert 0.3 < seed["models"]["pooled"]["accuracy"] < 1.0
-    assert "mixture (adapted)" in saved["tables"]["accuracy"]
+    assert "mixture adapted, empirical-Bayes prior" in saved["tables"]["accuracy"]
