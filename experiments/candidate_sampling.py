@@ -27,7 +27,9 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from experiments import common  # noqa: E402
+import numpy as np  # noqa: E402
+
+from experiments import common, societies  # noqa: E402
 
 ARMS = ("independent", "negatively_correlated")
 METRICS = ("regret", "minority_regret", "deviation_correlation", "truth_retention")
@@ -64,8 +66,6 @@ def probe_metrics(prob_all, p_group, shares, minority_share: float) -> dict[str,
       regret (groups weighted equally), minority_regret, per-group regret, deviation
       correlation and truth retention.
     """
-    import numpy as np
-
     from pluralrm.simulate import deviation_correlation, expected_accuracy, truth_retention
 
     bayes = np.maximum(p_group, 1.0 - p_group).mean(axis=0)  # [G']
@@ -84,15 +84,15 @@ def probe_metrics(prob_all, p_group, shares, minority_share: float) -> dict[str,
 
 def run_condition_seed(study: CandidateSamplingConfig, changes: dict, seed: int) -> dict:
     """Both arms on one society: train, then score on the shared probe."""
-    societies = {arm: common.make_society(study, seed, candidate_sampling=arm, **changes) for arm in ARMS}
-    probe, probe_rows = common.probe_set(list(societies.values()), study.probe_items,
+    by_arm = {arm: societies.make_society(study, seed, candidate_sampling=arm, **changes) for arm in ARMS}
+    probe, probe_rows = societies.probe_set(list(by_arm.values()), study.probe_items,
                                          candidate_sampling="independent")
     probe_data = probe.data.select(probe_rows)
     truth = probe.truth
     p_group = truth.p_group[probe_rows]
-    out = {"society_seed": societies[ARMS[0]].config.seed, "probe_items": len(probe_rows),
+    out = {"society_seed": by_arm[ARMS[0]].config.seed, "probe_items": len(probe_rows),
            "true_disagreement": truth.disagreement()["std"], "arms": {}}
-    for arm, society in societies.items():
+    for arm, society in by_arm.items():
         config = common.train_config(study, seed, study.head)
         steps = common.steps_for(config, len(society.data), study.epochs)
         model, seconds = common.fit_model(common.train_config(study, seed, study.head, steps), society.data)
@@ -108,7 +108,6 @@ def run_condition_seed(study: CandidateSamplingConfig, changes: dict, seed: int)
 def _profile_gap(truth) -> float:
     """Mean |v_first − v_second| per value dimension of the training pairs (how far apart
     the two candidates are)."""
-    import numpy as np
 
     return float(np.mean(np.abs(truth.profiles[:, 0].astype(float) - truth.profiles[:, 1])))
 
@@ -121,7 +120,8 @@ def summarize(study: CandidateSamplingConfig, results: dict[str, list[dict]]) ->
         for metric in METRICS:
             by_arm = {arm: [s["arms"][arm][metric] for s in per_seed] for arm in ARMS}
             entry[metric] = {arm: common.interval(v) for arm, v in by_arm.items()}
-            entry[metric]["difference"] = common.interval([b - a for a, b in zip(*by_arm.values())])
+            entry[metric]["difference"] = common.interval(  # None: NaN after a JSON round trip
+                [None if a is None or b is None else b - a for a, b in zip(*by_arm.values())])
         entry["mean_abs_profile_gap"] = {arm: common.interval([s["arms"][arm]["mean_abs_profile_gap"]
                                                                 for s in per_seed]) for arm in ARMS}
         entry["true_disagreement"] = common.interval([s["true_disagreement"] for s in per_seed])

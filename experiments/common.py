@@ -1,5 +1,5 @@
-"""What every study script shares: its command line, config, societies, training, statistics and
-result files.
+"""What every study script shares: its command line, config, splits, training, statistics and
+result files (simulated societies: ``experiments/societies.py``).
 
 A study is ``experiments/<study>.py --config experiments/configs/<study>.yaml [--seeds 0,1,2]
 [--quick | --full] [--set key=value ...] [--out DIR]``. Its YAML mirrors the study's frozen
@@ -125,61 +125,13 @@ def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, 
     return out
 
 
-# ------------------------------------------------------------------------------------- societies
-def make_society(study: StudyConfig, seed: int, **changes: Any):
-    """The study's society for one seed (``society.seed + seed``), with knobs changed."""
-    from pluralrm.simulate import SocietyConfig, generate
-
-    config = SocietyConfig.from_dict(study.society, source="study config 'society'")
-    return generate(config.replace(seed=config.seed + seed, **changes))
-
-
+# ------------------------------------------------------------------------------------- splits
 def item_split(data, test_size: float, seed: int, by: str = "item") -> tuple[np.ndarray, np.ndarray]:
     """Row indices ``(train [n], test [m])`` of a split by ``item`` (or annotator, ...)."""
     from pluralrm.data.split import TEST, TRAIN, split_assignment
 
     assignment = split_assignment(data, by, 0.0, test_size, seed)
     return np.flatnonzero(assignment == TRAIN), np.flatnonzero(assignment == TEST)
-
-
-def probe_set(results: Sequence[Any], items: int, **changes: Any):
-    """Fresh items judged by the *same* society: a fixed set on which models trained on
-    different data from that society are compared with the truth.
-
-    The society (value weights, annotators, harm holders) is drawn from streams that depend
-    only on the seed and the society knobs, so changing ``comparisons`` and
-    ``annotators_per_item`` (and item knobs in ``changes``: candidate sampling, harm rates)
-    draws new items for the same people; that is checked. Probe items equal to an item of any
-    of ``results`` (same profiles and harms) are dropped, so no model is scored on an item it
-    was trained on.
-
-    Args:
-      results: SimulationResults of one society (the training data of the models compared).
-      items: number of probe items to draw (one row each).
-      changes: item knobs for the probe.
-
-    Returns:
-      ``(probe SimulationResult, rows [P])``: the probe and the indices of its rows to use.
-    """
-    from pluralrm.simulate import generate
-
-    base = results[0]
-    probe = generate(base.config.replace(comparisons=items, annotators_per_item=1, **changes))
-    for result in results:
-        same = all(np.array_equal(getattr(result.truth, k), getattr(probe.truth, k))
-                   for k in ("group_value_weights", "annotator_weights", "local_harm_holders"))
-        if not same:
-            raise ConfigError("probe_set: the probe's society differs from the study's; only item knobs may change")
-    seen = set().union(*(_item_keys(r.truth) for r in results))
-    rows = np.flatnonzero([k not in seen for k in _item_keys(probe.truth)])
-    return probe, rows
-
-
-def _item_keys(truth) -> list[bytes]:
-    """One key per item, the same for both orders of its candidates."""
-    side = [np.concatenate([truth.profiles[:, j].astype(np.int8), truth.harm_type[:, j, None],
-                            truth.harm_category[:, j, None]], axis=1) for j in (0, 1)]
-    return [min(a.tobytes(), b.tobytes()) + max(a.tobytes(), b.tobytes()) for a, b in zip(*side)]
 
 
 # -------------------------------------------------------------------------------------- training
@@ -262,17 +214,14 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """Prints a table to the terminal."""
-    from rich.console import Console
-    from rich.table import Table
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (studies write PNGs, never open windows)."""
+    import matplotlib
 
-    table = Table(title=title)
-    for i, col in enumerate(header):
-        table.add_column(col, justify="left" if i == 0 else "right")
-    for row in rows:
-        table.add_row(*(str(c) for c in row))
-    Console(width=200).print(table)
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -330,6 +279,22 @@ def drive(args: argparse.Namespace, cls: type, run: Callable[[Any], dict[str, An
     return 0
 
 
+def drive_seeds(args: argparse.Namespace, cls: type, run_seed: Callable[[Any, int], dict],
+                summarize: Callable[[Any, list], tuple[Any, dict[str, str]]],
+                plot: Callable[[Any, Any, Path], None] | None = None) -> int:
+    """:func:`drive` for the usual study: ``run_seed(study, seed)`` per seed, then
+    ``summarize(study, per_seed) -> (summary, tables)`` and, when given,
+    ``plot(study, summary, <out>/<study>.png)``."""
+
+    def finish(study, results, out):
+        summary, tables = summarize(study, results["per_seed"])
+        if plot is not None:
+            plot(study, summary, out / f"{args.name}.png")
+        return summary, tables
+
+    return drive(args, cls, lambda study: {"per_seed": [run_seed(study, s) for s in study.seeds]}, finish)
+
+
 def load_results(args: argparse.Namespace) -> dict[str, Any]:
     """The saved ``<out>/<study>.json`` (for ``--resummarize``)."""
     path = Path(args.out) / f"{args.name}.json"
@@ -350,10 +315,13 @@ def resummarize(args: argparse.Namespace, saved: dict[str, Any], results: Mappin
 
 
 def _git_commit() -> str:
+    """``HEAD``'s short hash, with ``-dirty`` when the tree has uncommitted changes to code."""
     try:
-        out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=10)
-        return out.stdout.strip()
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        status = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "pluralrm", "experiments",
+                                 ":!experiments/results"], capture_output=True, text=True, timeout=10).stdout
+        return head + ("-dirty" if status.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return ""
 
@@ -371,28 +339,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.integer):
         return int(value)
     return value
-
-
-def heldout_predictions(model, data, truth, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A model's predictions on held-out rows of a simulated society, from one pass per item.
-
-    Rows of one item share the prompt and the two responses (in either order), so the model
-    scores each item once under every group and each row reads its own group's column,
-    flipped when its chosen response is the other candidate.
-
-    Args:
-      model: a RewardModel.  data: the society's dataset.  truth: its Truth.
-      rows: ``[n]`` held-out row indices.
-
-    Returns:
-      ``(prob_own [n], prob_items [I, G'], item_rows [I])``: each row's P(chosen ≻ rejected)
-      under its own group; every group's P on one representative row per item; those rows.
-    """
-    rows = np.asarray(rows, np.int64)
-    _, first = np.unique(truth.row_item[rows], return_index=True)
-    item_rows = rows[first]
-    prob_items = group_probabilities(model, data.select(item_rows), truth.group_labels)
-    which = np.searchsorted(truth.row_item[item_rows], truth.row_item[rows])
-    p = prob_items[which, truth.row_group[rows]]
-    same = truth.chosen_is_first[rows] == truth.chosen_is_first[item_rows[which]]
-    return np.where(same, p, 1.0 - p), prob_items, item_rows

@@ -28,7 +28,9 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from experiments import common  # noqa: E402
+import numpy as np  # noqa: E402
+
+from experiments import common, societies  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,6 @@ class FewShotConfig(common.StudyConfig):
 
 def splits(society, study: FewShotConfig, seed: int):
     """Training rows, and for each new annotator their adaptation pool and test rows."""
-    import numpy as np
 
     data, truth = society.data, society.truth
     train_items, test_items = common.item_split(data, study.test_size, seed)
@@ -76,8 +77,6 @@ def splits(society, study: FewShotConfig, seed: int):
 
 def references(truth, rows) -> dict[str, float]:
     """Ceilings on a new annotator's test rows, under their own true p."""
-    import numpy as np
-
     from pluralrm.simulate import expected_accuracy
 
     p = truth.p_annotator[rows]
@@ -90,12 +89,10 @@ def references(truth, rows) -> dict[str, float]:
 
 
 def run_seed(study: FewShotConfig, seed: int) -> dict:
-    import numpy as np
-
     from pluralrm.models.adapt import adapt_annotator
     from pluralrm.simulate import expected_accuracy
 
-    society = common.make_society(study, seed)
+    society = societies.make_society(study, seed)
     data, truth = society.data, society.truth
     train_rows, people = splits(society, study, seed)
     train = data.select(train_rows)
@@ -178,11 +175,7 @@ def plot(study: FewShotConfig, summary: dict, path: Path) -> None:
     """Left: mean accuracy against the number of the new annotator's comparisons, with the
     baselines and ceilings. Right: the gain over no comparisons, paired within a seed, with
     its 95% interval (the society-to-society spread that widens the left panel cancels)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
+    plt = common.pyplot()
 
     shots = list(study.shots)
     x = np.arange(len(shots))  # evenly spaced: 0 comparisons has no log position
@@ -220,14 +213,7 @@ def plot(study: FewShotConfig, summary: dict, path: Path) -> None:
 
 def main(argv=None) -> int:
     args = common.parse_args("fewshot", __doc__, argv)
-
-    def finish(study, results, out):
-        summary, tables = summarize(study, results["per_seed"])
-        plot(study, summary, out / "fewshot.png")
-        return summary, tables
-
-    return common.drive(args, FewShotConfig, lambda study: {"per_seed": [run_seed(study, s) for s in study.seeds]},
-                        finish)
+    return common.drive_seeds(args, FewShotConfig, run_seed, summarize, plot)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,9 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from experiments import common  # noqa: E402
+import numpy as np  # noqa: E402
+
+from experiments import common, societies  # noqa: E402
 
 KINDS = ("global", "local_holders", "local_others")
 
@@ -69,7 +71,6 @@ def harm_pairs(truth, rows):
       2 local), ``category`` (local category or -1), ``harmless_chosen`` (bool), ``language``
       (item language id).
     """
-    import numpy as np
 
     rows = np.asarray(rows)
     h_chosen, h_rejected = truth.row_harm_type("chosen")[rows], truth.row_harm_type("rejected")[rows]
@@ -101,7 +102,6 @@ def refusal_rates(prob_all, p_group, pairs, truth) -> dict[str, dict[str, dict[s
       mean probabilities, and the number of entries. Kinds are :data:`KINDS` and, per local
       category h, ``local_holders:h`` and ``local_others:h``.
     """
-    import numpy as np
 
     flip = ~pairs["harmless_chosen"][:, None]
     model = np.where(flip, 1.0 - prob_all, prob_all)  # P(harmless ≻ harmful) per group
@@ -139,7 +139,6 @@ def refusal_rates(prob_all, p_group, pairs, truth) -> dict[str, dict[str, dict[s
 def transfer_rows(truth, language: str):
     """Rows kept for the transfer condition: every row, except rows of items outside
     ``language`` that have a harmful candidate."""
-    import numpy as np
 
     if language not in truth.languages:
         from pluralrm.errors import ConfigError
@@ -151,9 +150,9 @@ def transfer_rows(truth, language: str):
 
 
 def run_seed(study: HarmsConfig, seed: int) -> dict:
-    society = common.make_society(study, seed)
+    society = societies.make_society(study, seed)
     truth = society.truth
-    probe, probe_rows = common.probe_set([society], study.probe_items, harm_rate=study.probe_harm_rate,
+    probe, probe_rows = societies.probe_set([society], study.probe_items, harm_rate=study.probe_harm_rate,
                                          local_harm_rate=study.probe_local_harm_rate)
     pairs = harm_pairs(probe.truth, probe_rows)
     probe_data = probe.data.select(pairs["row"])
@@ -202,8 +201,7 @@ def summarize(study: HarmsConfig, per_seed: list[dict]) -> tuple[dict, dict[str,
 
 def main(argv=None) -> int:
     args = common.parse_args("harms", __doc__, argv)
-    return common.drive(args, HarmsConfig, lambda study: {"per_seed": [run_seed(study, s) for s in study.seeds]},
-                        lambda study, results, out: summarize(study, results["per_seed"]))
+    return common.drive_seeds(args, HarmsConfig, run_seed, summarize)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import numpy as np  # noqa: E402
+
 from experiments import common  # noqa: E402
 
 HOW_TO_GET = ("the POPQUORN offensiveness ratings are not bundled (no licence is stated): clone "
@@ -68,8 +70,6 @@ def annotator_offsets(path: str, groups) -> dict:
     Returns:
       ``{"offset": [A], "ratings": [A], <attribute>: [A] str}`` for the A annotators.
     """
-    import numpy as np
-
     from pluralrm.data.convert import validated_ratings
     from pluralrm.data.readers import read_source
 
@@ -89,7 +89,6 @@ def offset_tests(offsets: dict, groups, min_annotators: int) -> dict:
     """Per attribute: per-value mean offset (t-interval over annotators), Kruskal–Wallis
     p-value across values, and the joint model's coefficient per value (vs the most common
     value) and partial-F p-value. Values with fewer than ``min_annotators`` are left out."""
-    import numpy as np
     from scipy import stats
 
     y = offsets["offset"]
@@ -156,7 +155,6 @@ def _kruskal_p(samples) -> float:
 
 
 def _least_squares(X, y):
-    import numpy as np
 
     beta = np.linalg.lstsq(X, y, rcond=None)[0]
     resid = y - X @ beta
@@ -166,8 +164,6 @@ def _least_squares(X, y):
 def disagreement_vs_null(pairs, groups, permutations: int, seed: int) -> dict:
     """Per attribute: the observed mean group spread over shared pairs (``summarize``'s
     figure) and its mean under shuffling the attribute across annotators."""
-    import numpy as np
-
     from pluralrm.data.convert import preference_rates
     from pluralrm.data.pairs import canonicalize_dataset
     from pluralrm.data.summary import group_spread
@@ -196,8 +192,6 @@ def disagreement_vs_null(pairs, groups, permutations: int, seed: int) -> dict:
 
 def run_seed(study: PopquornConfig, pairs, seed: int) -> dict:
     """Pooled vs conditioned on one annotator split; held-out accuracy overall and per value."""
-    import numpy as np
-
     from pluralrm.train.evaluate import pair_metrics
 
     train_rows, test_rows = common.item_split(pairs, study.test_size, seed, by="annotator")

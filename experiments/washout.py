@@ -19,7 +19,9 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from experiments import common  # noqa: E402
+import numpy as np  # noqa: E402
+
+from experiments import common, societies  # noqa: E402
 
 MINORITY_SHARE = 0.1
 
@@ -59,11 +61,9 @@ def retention_columns(prob_items, p_group_items) -> dict[str, float]:
 
 def run_seed(study: WashoutConfig, seed: int) -> dict:
     """Trains every head on one society and scores it; returns per-head results."""
-    import numpy as np
-
     from pluralrm.simulate import group_recovery
 
-    society = common.make_society(study, seed)
+    society = societies.make_society(study, seed)
     data, truth = society.data, society.truth
     train_rows, test_rows = common.item_split(data, study.test_size, seed)
     train = data.select(train_rows)
@@ -72,7 +72,7 @@ def run_seed(study: WashoutConfig, seed: int) -> dict:
            "heads": {}}
     for head in study.heads:
         model, seconds = common.fit_model(common.train_config(study, seed, head), train)
-        prob, prob_items, item_rows = common.heldout_predictions(model, data, truth, test_rows)
+        prob, prob_items, item_rows = societies.heldout_predictions(model, data, truth, test_rows)
         table = group_recovery(truth, test_rows, prob, labels)
         out["heads"][head] = {
             "train_seconds": seconds,
@@ -146,11 +146,7 @@ def _label(group: str, share: float) -> str:
 def plot(study: WashoutConfig, rows: list[dict], path: Path) -> None:
     """Per-group regret (Bayes group-aware − expected accuracy) of each head, and the regret
     of the best group-blind rule."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
+    plt = common.pyplot()
 
     groups = [r for r in rows if r["group"] != "retention"]
     x = np.arange(len(groups))
@@ -175,14 +171,7 @@ def plot(study: WashoutConfig, rows: list[dict], path: Path) -> None:
 
 def main(argv=None) -> int:
     args = common.parse_args("washout", __doc__, argv)
-
-    def finish(study, results, out):
-        rows, tables = summarize(study, results["per_seed"])
-        plot(study, rows, out / "washout.png")
-        return rows, tables
-
-    return common.drive(args, WashoutConfig, lambda study: {"per_seed": [run_seed(study, s) for s in study.seeds]},
-                        finish)
+    return common.drive_seeds(args, WashoutConfig, run_seed, summarize, plot)
 
 
 if __name__ == "__main__":

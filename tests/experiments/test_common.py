@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from experiments import common
+from experiments import common, societies
 from pluralrm.errors import ConfigError
 from pluralrm.simulate import SocietyConfig, generate
 
@@ -66,13 +66,13 @@ def test_item_split_holds_out_whole_items():
 
 def test_probe_set_draws_new_items_for_the_same_society():
     result = generate(SMALL)
-    probe, rows = common.probe_set([result], 300, candidate_sampling="negatively_correlated")
+    probe, rows = societies.probe_set([result], 300, candidate_sampling="negatively_correlated")
     assert np.array_equal(probe.truth.group_value_weights, result.truth.group_value_weights)
     assert len(probe.data) == 300 and 0 < len(rows) <= 300
-    seen = set(common._item_keys(result.truth))
-    assert not [k for k in np.asarray(common._item_keys(probe.truth))[rows] if k in seen]
+    seen = set(societies._item_keys(result.truth))
+    assert not [k for k in np.asarray(societies._item_keys(probe.truth))[rows] if k in seen]
     with pytest.raises(ConfigError, match="society differs"):
-        common.probe_set([result], 50, heterogeneity=0.0)
+        societies.probe_set([result], 50, heterogeneity=0.0)
 
 
 def test_results_file_records_the_command(tmp_path):

@@ -6,13 +6,13 @@ import json
 import numpy as np
 import pytest
 
-from experiments import common, fewshot
+from experiments import common, fewshot, societies
 
 
 def test_new_annotators_are_held_out_and_tested_on_held_out_items(tmp_path):
     args = common.parse_args("fewshot", fewshot.__doc__, ["--quick"])
     study = common.load_study(fewshot.FewShotConfig, args)
-    society = common.make_society(study, 0)
+    society = societies.make_society(study, 0)
     truth = society.truth
     train, people = fewshot.splits(society, study, 0)
     train_annotators = set(truth.row_annotator[train])
