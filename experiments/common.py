@@ -281,15 +281,17 @@ def drive(args: argparse.Namespace, cls: type, run: Callable[[Any], dict[str, An
 
 def drive_seeds(args: argparse.Namespace, cls: type, run_seed: Callable[[Any, int], dict],
                 summarize: Callable[[Any, list], tuple[Any, dict[str, str]]],
-                plot: Callable[[Any, Any, Path], None] | None = None) -> int:
+                plot: Callable[[Any, Any], Any] | None = None) -> int:
     """:func:`drive` for the usual study: ``run_seed(study, seed)`` per seed, then
     ``summarize(study, per_seed) -> (summary, tables)`` and, when given,
-    ``plot(study, summary, <out>/<study>.png)``."""
+    ``plot(study, summary) -> figure``, saved as ``<out>/<study>.png``."""
 
     def finish(study, results, out):
         summary, tables = summarize(study, results["per_seed"])
         if plot is not None:
-            plot(study, summary, out / f"{args.name}.png")
+            figure = plot(study, summary)
+            figure.savefig(out / f"{args.name}.png", dpi=120)
+            pyplot().close(figure)
         return summary, tables
 
     return drive(args, cls, lambda study: {"per_seed": [run_seed(study, s) for s in study.seeds]}, finish)

@@ -171,7 +171,7 @@ def _title(name: str) -> str:
     return f"{head} adapted, " + ("empirical-Bayes prior" if prior == "empirical" else f"prior '{prior}'")
 
 
-def plot(study: FewShotConfig, summary: dict, path: Path) -> None:
+def plot(study: FewShotConfig, summary: dict):
     """Left: mean accuracy against the number of the new annotator's comparisons, with the
     baselines and ceilings. Right: the gain over no comparisons, paired within a seed, with
     its 95% interval (the society-to-society spread that widens the left panel cancels)."""
@@ -207,8 +207,7 @@ def plot(study: FewShotConfig, summary: dict, path: Path) -> None:
     handles, labels = left.get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=4, frameon=False)
     fig.tight_layout(rect=(0, 0.14, 1, 1))
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
 
 
 def main(argv=None) -> int:

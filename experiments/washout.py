@@ -143,7 +143,7 @@ def _label(group: str, share: float) -> str:
     return common.short_group(group) + (" (minority)" if share < MINORITY_SHARE else "")
 
 
-def plot(study: WashoutConfig, rows: list[dict], path: Path) -> None:
+def plot(study: WashoutConfig, rows: list[dict]):
     """Per-group regret (Bayes group-aware − expected accuracy) of each head, and the regret
     of the best group-blind rule."""
     plt = common.pyplot()
@@ -165,8 +165,7 @@ def plot(study: WashoutConfig, rows: list[dict], path: Path) -> None:
     ax.set_title(f"Washout: held-out regret per group ({len(study.seeds)} societies, mean ± 95% CI)")
     ax.legend(fontsize=7, ncol=3, loc="upper left")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
 
 
 def main(argv=None) -> int:
