@@ -1,28 +1,46 @@
 """Few-shot personalisation: fit a new annotator from a handful of their comparisons.
 
 Everything of the trained model stays frozen; only the annotator's own parameters are fitted by
-maximum a posteriori on their comparisons, with the prior the head was trained with:
+maximum a posteriori on their comparisons, under a Gaussian prior centred on their group:
 
-- ``mixture`` head: the annotator's K mixing-logit offsets L (prior N(0, 1/(2λ)) with
-  λ = ``annotator_shrinkage``), starting from their group's mixing weights — with zero
-  comparisons the prediction is exactly the group's (or the population's).
-- ``per_group`` head: the annotator's reward-weight offset δ ∈ R^H (same prior).
+- ``mixture`` head: the annotator's K mixing-logit offsets L, starting from their group's
+  mixing weights — with zero comparisons the prediction is exactly the group's (or the
+  population's).
+- ``per_group`` head: the annotator's reward-weight offset δ ∈ R^H.
 
-The backbone runs once over the comparisons; the fit is a few hundred steps of gradient
-descent on K (or H) numbers.
+The prior (:func:`prior_precision`) matters most when the annotator has given only a few
+comparisons. By default it is *empirical Bayes*: a zero-mean Gaussian whose per-dimension
+variance is the mean square of the parameters the model learned for its known annotators, i.e.
+how far real annotators sit from their group. The alternative ``prior="training"`` uses the
+head's ``annotator_shrinkage`` λ as the penalty on the annotator's summed log-likelihood; the
+trainer, however, adds λ‖L‖² to the *mean* loss of a batch, so relative to a summed
+likelihood its prior was about N·λ (N training comparisons): taken as is, λ is a far weaker
+prior than training used, and one or two comparisons can then move an annotator to an extreme
+(experiments/README.md, study 4, measures it).
+
+The backbone runs once over the comparisons (jitted, batches padded to powers of two); the fit
+is ``steps`` of gradient descent on K (or H) numbers inside one compiled loop, with the
+comparisons padded to a power of two under zero weight, so adapting many annotators compiles
+a handful of programs, not one per annotator.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 
 from pluralrm.errors import ConfigError
 from pluralrm.models.heads import MixtureHead, PerGroupHead
 from pluralrm.models.reward_model import RewardModel
+
+_HIDDEN_FN = "adapt_pair_hidden"  # key of the jitted trunk pass in RewardModel._jitted
+PRIORS = ("empirical", "training")
+_MIN_VARIANCE = 1e-6  # floor of the empirical prior variance (no division by zero)
 
 
 @dataclass
@@ -39,13 +57,34 @@ class AdaptedAnnotator:
         return _annotator_probability(self.model, self.group, self.params, prompts, a, b)
 
 
+def _padded_size(n: int) -> int:
+    """The power of two >= n (>= 1): few distinct shapes to compile."""
+    return 1 << max(n - 1, 0).bit_length()
+
+
+def _pad(x: np.ndarray, size: int) -> np.ndarray:
+    return np.concatenate([x, np.zeros((size - len(x),) + x.shape[1:], x.dtype)]) if len(x) < size else x
+
+
 def _pair_hidden(model: RewardModel, prompts, a, b) -> tuple[jax.Array, jax.Array]:
     """Trunk activations ``[N, H]`` of both sides, computed once (everything frozen)."""
     from pluralrm.data.featurize import pair_inputs
 
+    fn = model._jitted.get(_HIDDEN_FN)
+    if fn is None:
+        graphdef, _ = nnx.split(model.net)
+
+        def run(state, inputs):
+            net = nnx.merge(graphdef, state)
+            f_c, f_r = net.pair_features(inputs)
+            return net.head.hidden(f_c), net.head.hidden(f_r)
+
+        fn = model._jitted[_HIDDEN_FN] = jax.jit(run)
+    n = len(prompts)
     inputs = pair_inputs(model.featurizer, list(prompts), list(a), list(b))
-    f_c, f_r = model.net.pair_features({k: jnp.asarray(v) for k, v in inputs.items()})
-    return model.net.head.hidden(f_c), model.net.head.hidden(f_r)
+    size = _padded_size(n)
+    h_c, h_r = fn(nnx.state(model.net), {k: jnp.asarray(_pad(v, size)) for k, v in inputs.items()})
+    return h_c[:n], h_r[:n]
 
 
 def _group_ids(model: RewardModel, group: Mapping[str, str], n: int) -> jax.Array:
@@ -70,6 +109,66 @@ def _log_prob(head, h_c, h_r, group_ids, params) -> tuple[jax.Array, jax.Array]:
     return jax.nn.log_sigmoid(gap), jax.nn.log_sigmoid(-gap)
 
 
+def prior_precision(head, prior: str | float = "empirical") -> np.ndarray:
+    """Per-dimension precision λ_k of the Gaussian prior on a new annotator's parameters (the
+    MAP objective adds Σ_k λ_k p_k² to the summed negative log-likelihood).
+
+    Args:
+      head: a MixtureHead or PerGroupHead.
+      prior: ``"empirical"``: λ_k = 1 / (2 s_k²), s_k² the mean square of dimension k of the
+        parameters learned for the known annotators (a random-effects prior fitted to them;
+        Robbins-style empirical Bayes). Falls back to ``"training"`` when the head has fewer
+        than two known annotators. ``"training"``: the head's ``annotator_shrinkage`` for every
+        dimension (see the module docstring for why it is a weak prior). A number: that λ.
+
+    Returns:
+      ``[K]`` (mixture) or ``[H]`` (per_group) float32.
+    """
+    width = head.config.num_prototypes if isinstance(head, MixtureHead) else head.config.hidden_dim
+    if isinstance(prior, (int, float)) and not isinstance(prior, bool):
+        if prior < 0:
+            raise ConfigError(f"prior precision must be >= 0, got {prior}")
+        return np.full((width,), float(prior), np.float32)
+    if prior not in PRIORS:
+        raise ConfigError(f"prior must be one of {list(PRIORS)} or a number, got {prior!r}")
+    table = getattr(head, "annotators", None)
+    learned = None if table is None else np.asarray(table.table.embedding[...])[1:]  # row 0 = unknown
+    if prior == "training" or learned is None or len(learned) < 2:
+        return np.full((width,), head.config.annotator_shrinkage, np.float32)
+    variance = np.maximum(np.mean(learned.astype(np.float64) ** 2, axis=0), _MIN_VARIANCE)
+    return (0.5 / variance).astype(np.float32)
+
+
+def map_objective(head, params, h_c, h_r, group_ids, label, weight, precision):
+    """The annotator's MAP objective: (weighted NLL of their comparisons + Σ_k λ_k p_k²) / n,
+    with n = Σ weight (padding rows have weight 0) and λ = ``precision``
+    (:func:`prior_precision`).
+
+    Args:
+      head: a MixtureHead or PerGroupHead.  params: ``[K]`` or ``[H]``.
+      h_c, h_r: ``[N, H]`` trunk activations.  group_ids: ``[N, A]``.
+      label, weight: ``[N]`` P(chosen ≻ rejected) and 0/1 row weights.
+      precision: ``[K]`` or ``[H]`` prior precisions.
+    """
+    log_p, log_q = _log_prob(head, h_c, h_r, group_ids, params)
+    nll = -jnp.sum(weight * (label * log_p + (1.0 - label) * log_q))
+    return (nll + jnp.sum(precision * params**2)) / jnp.sum(weight)
+
+
+@partial(jax.jit, static_argnames=("graphdef", "steps"))
+def _fit(graphdef, state, params, h_c, h_r, group_ids, label, weight, precision, learning_rate, steps):
+    """``steps`` of gradient descent on :func:`map_objective`, in one compiled loop.
+
+    Each coordinate's step is divided by 1 + 2λ_k/n, the prior's curvature (plus one for the
+    likelihood's): a diagonal preconditioner that keeps the iteration stable however strong
+    the prior (plain steps diverge once learning_rate · 2λ/n > 2) and leaves the optimum as is.
+    """
+    head = nnx.merge(graphdef, state)
+    grad = jax.grad(lambda p: map_objective(head, p, h_c, h_r, group_ids, label, weight, precision))
+    step = learning_rate / (1.0 + 2.0 * precision / jnp.sum(weight))
+    return jax.lax.fori_loop(0, steps, lambda _, p: p - step * grad(p), params)
+
+
 def _annotator_probability(model, group, params, prompts, a, b) -> np.ndarray:
     h_a, h_b = _pair_hidden(model, prompts, a, b)
     log_p, _ = _log_prob(model.net.head, h_a, h_b, _group_ids(model, group, len(prompts)), jnp.asarray(params))
@@ -85,6 +184,7 @@ def adapt_annotator(
     group: Mapping[str, str] | None = None,
     steps: int = 300,
     learning_rate: float = 0.3,
+    prior: str | float = "empirical",
 ) -> AdaptedAnnotator:
     """Fits a new annotator's parameters from their comparisons (see module docstring).
 
@@ -93,7 +193,8 @@ def adapt_annotator(
       prompts, chosen, rejected: the annotator's n comparisons (n may be 0).
       labels: P(chosen ≻ rejected) per comparison (default 1.0).
       group: the annotator's group attributes, when known.
-      steps, learning_rate: gradient descent on the MAP objective.
+      steps, learning_rate: gradient descent on the MAP objective (:func:`map_objective`).
+      prior: the prior on the annotator's parameters (:func:`prior_precision`).
 
     Returns:
       AdaptedAnnotator, whose ``predict_preference`` scores new pairs for this annotator.
@@ -104,26 +205,21 @@ def adapt_annotator(
             f"few-shot adaptation needs a mixture or per_group head, this model has {model.config.head.type!r}"
         )
     group = dict(group or {})
-    width = head.config.num_prototypes if isinstance(head, MixtureHead) else head.config.hidden_dim
-    params = jnp.zeros((width,), jnp.float32)
+    precision = prior_precision(head, prior)
+    params = jnp.zeros(precision.shape, jnp.float32)
     n = len(prompts)
     if n:
-        label = jnp.asarray(np.ones(n) if labels is None else np.asarray(labels), jnp.float32)
+        size = _padded_size(n)
+        label = np.ones(n) if labels is None else np.asarray(labels, np.float64)
         h_c, h_r = _pair_hidden(model, prompts, chosen, rejected)
-        group_ids = _group_ids(model, group, n)
-        lam = head.config.annotator_shrinkage
-
-        def objective(p):
-            log_p, log_q = _log_prob(head, h_c, h_r, group_ids, p)
-            nll = -jnp.sum(label * log_p + (1.0 - label) * log_q)
-            return (nll + lam * jnp.sum(p**2)) / n
-
-        grad = jax.jit(jax.grad(objective))
-        for _ in range(steps):
-            params = params - learning_rate * grad(params)
+        group_ids = model.encode_groups(group, size, fallback="pooled")
+        graphdef, state = nnx.split(head)
+        params = _fit(graphdef, state, params, jnp.asarray(_pad(np.asarray(h_c), size)),
+                      jnp.asarray(_pad(np.asarray(h_r), size)), jnp.asarray(group_ids),
+                      jnp.asarray(_pad(label.astype(np.float32), size)),
+                      jnp.asarray(_pad(np.ones(n, np.float32), size)), jnp.asarray(precision),
+                      jnp.float32(learning_rate), int(steps))
     return AdaptedAnnotator(model, group, np.asarray(params), n)
-
-
 
 
 def annotator_responsibilities(model: RewardModel, dataset) -> tuple[list[str], np.ndarray]:
@@ -161,4 +257,5 @@ def annotator_responsibilities(model: RewardModel, dataset) -> tuple[list[str], 
     return names, post / post.sum(axis=1, keepdims=True)
 
 
-__all__ = ["AdaptedAnnotator", "adapt_annotator", "annotator_responsibilities"]
+__all__ = ["PRIORS", "AdaptedAnnotator", "adapt_annotator", "annotator_responsibilities", "map_objective",
+           "prior_precision"]

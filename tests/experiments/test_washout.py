@@ -1,0 +1,33 @@
+"""experiments/washout.py at its --quick size, and its retention columns on oracles."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from experiments import washout
+
+
+def test_retention_columns_oracles():
+    rng = np.random.default_rng(0)
+    p = rng.uniform(size=(50, 4))
+    pooled = np.repeat(p.mean(axis=1, keepdims=True), 4, axis=1)
+    assert washout.retention_columns(p, p) == {"truth_retention": pytest.approx(1.0),
+                                               "deviation_correlation": pytest.approx(1.0)}
+    assert washout.retention_columns(pooled, p)["truth_retention"] == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.slow
+def test_quick_run(tmp_path):
+    assert washout.main(["--quick", "--out", str(tmp_path)]) == 0
+    saved = json.loads((tmp_path / "washout.json").read_text())
+    assert (tmp_path / "washout.png").stat().st_size > 0
+    seed = saved["results"]["per_seed"][0]
+    assert set(seed["heads"]) == {"pooled", "conditioned"}
+    pooled = seed["heads"]["pooled"]
+    assert pooled["truth_retention"] == pytest.approx(0.0, abs=1e-9)  # one reward for every group
+    overall = pooled["groups"][0]
+    assert overall["group"] == "all" and overall["rows"] == seed["test_rows"]
+    assert overall["bayes_group"] >= overall["bayes_blind"] and 0.4 < overall["expected_accuracy"] < 1.0
+    assert "| all (row-weighted) |" in saved["tables"]["accuracy"]
