@@ -33,27 +33,34 @@ class WashoutConfig(common.StudyConfig):
     heads: tuple[str, ...] = ("pooled", "conditioned", "per_group", "mixture")
 
 
-def retention_columns(prob_items, p_group_items) -> dict[str, float]:
+def retention_columns(prob_items, p_group_items, model, test) -> dict[str, float]:
     """The disagreement-retention columns of a model on held-out items.
 
-    One function on purpose: the calibration module's data-based *disagreement retention
-    ratio* (predicted between-group divergence / empirical divergence, finite-sample
-    corrected) is to be added here once ``pluralrm.calibration`` is merged. For now:
-
+    - ``data_retention``: the calibration module's *disagreement retention ratio* on the
+      held-out votes (``pluralrm.calibration.analyze(...).fidelity``, row "all"): predicted
+      between-group squared preference gap / the empirical one with binomial vote noise
+      subtracted, over units where two groups have >= 2 votes each. What a user can compute on
+      real data.
     - ``truth_retention``: mean over items of the variance across groups of the model's
       P(chosen ≻ rejected), divided by the same for the simulator's true population
-      probabilities (:func:`pluralrm.simulate.recovery.truth_retention`). The truth has no
-      sampling noise, so no finite-sample correction is needed; it exists only for simulated
-      data. 0 = the model says every group agrees (pooled), 1 = it keeps the true spread.
+      probabilities (:func:`pluralrm.simulate.recovery.truth_retention`). No sampling noise, no
+      correction; it exists only for simulated data. 0 = the model says every group agrees
+      (pooled), 1 = it keeps the true spread.
     - ``deviation_correlation``: whether the predicted group differences point the true way.
 
     Args:
       prob_items: ``[I, G']`` the model's per-group probabilities on held-out items.
       p_group_items: ``[I, G']`` the truth's, same rows and columns.
+      model, test: the trained RewardModel and the held-out ComparisonDataset.
     """
+    from pluralrm.calibration import analyze
     from pluralrm.simulate import deviation_correlation, truth_retention
 
+    group_p, labels = model.predict_all_groups(test)
+    report = analyze(test, group_predictions=group_p, group_labels=labels, bootstrap=0, permutations=0, min_votes=2)
+    overall = {r["group"]: r for r in report.fidelity.rows()}["all"]
     return {
+        "data_retention": overall["retention"],
         "truth_retention": truth_retention(prob_items, p_group_items),
         "deviation_correlation": deviation_correlation(prob_items, p_group_items),
     }
@@ -77,7 +84,7 @@ def run_seed(study: WashoutConfig, seed: int) -> dict:
         out["heads"][head] = {
             "train_seconds": seconds,
             "groups": [g.to_dict() for g in table],
-            **retention_columns(prob_items, truth.p_group[item_rows]),
+            **retention_columns(prob_items, truth.p_group[item_rows], model, data.select(test_rows)),
         }
         print(f"seed {seed} {head:12s} expected accuracy {table[0].expected_accuracy:.3f} "
               f"(Bayes {table[0].bayes_group:.3f}) in {seconds:.0f} s", flush=True)
@@ -112,7 +119,7 @@ def summarize(study: WashoutConfig, per_seed: list[dict]) -> tuple[list[dict], d
             row[f"{head}_observed"] = common.interval(values(head, group, "observed_accuracy"))
         rows.append(row)
     retention = {head: {k: common.interval([s["heads"][head][k] for s in per_seed])
-                        for k in ("truth_retention", "deviation_correlation")} for head in heads}
+                        for k in ("data_retention", "truth_retention", "deviation_correlation")} for head in heads}
 
     def label(r):
         return _label(r["group"], r["share"])
@@ -128,7 +135,8 @@ def summarize(study: WashoutConfig, per_seed: list[dict]) -> tuple[list[dict], d
              for r in rows]),
         "retention": common.markdown_table(
             ["", *heads],
-            [["truth_retention", *(common.fmt(retention[h]["truth_retention"], 2) for h in heads)],
+            [["data_retention", *(common.fmt(retention[h]["data_retention"], 2) for h in heads)],
+             ["truth_retention", *(common.fmt(retention[h]["truth_retention"], 2) for h in heads)],
              ["deviation_correlation", *(common.fmt(retention[h]["deviation_correlation"], 2) for h in heads)]]),
         "observed": common.markdown_table(
             ["group", "share", *heads],
