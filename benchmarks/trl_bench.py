@@ -45,6 +45,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from steptime import StepClock, steady_rate  # noqa: E402
+
 TRL_PYTHON = ROOT / "benchmarks" / ".venv-trl" / "bin" / "python"
 PRESET = "minilm-l6"
 HEAD_HIDDEN = 384
@@ -121,17 +123,9 @@ def run_pluralrm(spec: dict, out: dict) -> None:
     config = pluralrm_config(spec, str(Path(spec["work_dir"]) / "pluralrm-run"))
     train = Dataset.from_list(read_jsonl(spec["train"]))
     held_out = Dataset.from_list(read_jsonl(spec["eval"]))
-    stamps: list[float] = []
-    lengths: list[int] = []
-
-    def clock(step: int, batch: dict) -> dict:
-        stamps.append(time.perf_counter())
-        lengths.append(int(batch["inputs"]["input_ids"].shape[-1]))
-        return batch
-
+    clock = StepClock()
     _, result = fit(config, train, held_out, transform_batch=clock)
-    out["train"] = {"stamps": stamps, "lengths": lengths, "steps": spec["steps"], "batch_size": spec["batch_size"],
-                    "compilations": result.compilations}
+    out["train"] = dict(clock.to_dict(spec["batch_size"]), compilations=result.compilations)
     out["eval_accuracy"] = result.eval_metrics[-1]["groups"][0]["accuracy"]
     if spec.get("score_groups"):
         out["scoring"] = pluralrm_group_scoring(spec)
@@ -160,15 +154,6 @@ def pluralrm_group_scoring(spec: dict) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- driver
-def steady_rate(train: dict, skip: int) -> tuple[float, float, list[int]]:
-    """(comparisons/s, seconds/step, padded lengths) over steps ``skip`` .. last, from the
-    start-of-step timestamps (the same window on both sides)."""
-    stamps = train["stamps"][: train["steps"]]
-    window = stamps[skip:]
-    seconds = (window[-1] - window[0]) / (len(window) - 1)
-    return train["batch_size"] / seconds, seconds, train["lengths"][skip : train["steps"] - 1]
-
-
 def run_side(command: list[str], label: str) -> dict:
     start = time.perf_counter()
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1",
