@@ -1,7 +1,9 @@
 """Deterministic, resumable training batches.
 
 The dataset is encoded once (group ids, annotator ids, labels, weights: small arrays); texts
-are featurized per batch, in a background thread, so memory stays flat in the dataset size.
+stay Arrow string arrays (their bytes only, no Python object per text) and are featurized per
+batch, in a background thread: per-step memory is flat in the dataset size, and what grows with
+it is the texts' bytes and a few bytes of ids per row.
 Epoch e visits the rows in ``permutation(seed, e)``; a *position* (epoch, batch index) fully
 determines the next batch, which is what a checkpoint stores to resume exactly. Each batch is
 padded to the featurizer's length bucket of its longest text, so the number of distinct shapes
@@ -37,9 +39,9 @@ Position = tuple[int, int]
 class EncodedComparisons:
     """A ComparisonDataset with its group/annotator columns turned into ids."""
 
-    prompts: list[str]
-    chosen: list[str]
-    rejected: list[str]
+    prompts: Sequence[str]  # [N]: a pyarrow (Chunked)Array or a list
+    chosen: Sequence[str]
+    rejected: Sequence[str]
     group_ids: np.ndarray  # [N, A] int32
     annotator_ids: np.ndarray  # [N] int32
     label: np.ndarray  # [N] float32
@@ -63,28 +65,61 @@ def encode_comparisons(
     With ``value_labels`` and a ``chosen_values``/``rejected_values`` column, the per-response
     value labels are read too (see ``value_label_arrays``); ``num_values`` is the K they must have.
     """
+    from pluralrm.data.columns import arrow_column
+
     cols = dataset.column_names
     n = len(dataset)
-    index = {a: i + 1 for i, a in enumerate(annotators)}
     values = mask = None
     if value_labels and any(c in cols for c in VALUE_COLUMNS):
         labelled = value_label_arrays(dataset, num_values)
         if labelled is not None:
             values, mask = labelled
     return EncodedComparisons(
-        prompts=list(dataset["prompt"]),
-        chosen=list(dataset["chosen"]),
-        rejected=list(dataset["rejected"]),
-        group_ids=schema.encode({a: dataset[a] for a in schema.attributes if a in cols}, n=n),
-        annotator_ids=np.array(
-            [index.get(a, 0) for a in dataset["annotator_id"]] if "annotator_id" in cols else [0] * n,
-            np.int32,
-        ),
+        prompts=arrow_column(dataset, "prompt"),
+        chosen=arrow_column(dataset, "chosen"),
+        rejected=arrow_column(dataset, "rejected"),
+        group_ids=encode_group_columns(dataset, schema),
+        annotator_ids=annotator_codes(dataset, annotators),
         label=np.asarray(dataset["label"], np.float32),
         weight=np.asarray(dataset["weight"], np.float32) if "weight" in cols else np.ones(n, np.float32),
         values=values,
         values_mask=mask,
     )
+
+
+def encode_group_columns(dataset: Any, schema: GroupSchema) -> np.ndarray:
+    """``group_ids [N, A]`` int32 of a dataset's group columns, one schema lookup per distinct
+    value (not per row)."""
+    from pluralrm.data.columns import arrow_column, value_codes
+
+    ids = np.zeros((len(dataset), schema.num_attributes), np.int32)
+    for a, name in enumerate(schema.attributes):
+        if name in dataset.column_names and len(dataset):
+            uniques, codes = value_codes(arrow_column(dataset, name).fill_null(""))
+            ids[:, a] = schema.encode({name: list(uniques)})[:, a][codes]
+    return ids
+
+
+def annotator_codes(dataset: Any, annotators: Sequence[str]) -> np.ndarray:
+    """``[N]`` int32: annotator vocabulary id (index + 1) of each row, 0 when unknown or absent."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from pluralrm.data.columns import arrow_column
+
+    n = len(dataset)
+    if not annotators or "annotator_id" not in dataset.column_names or n == 0:
+        return np.zeros(n, np.int32)
+    found = pc.index_in(arrow_column(dataset, "annotator_id"), value_set=pa.array(list(annotators), pa.string()))
+    return (found.to_numpy(zero_copy_only=False) if found.null_count == 0
+            else pc.fill_null(found, -1).to_numpy(zero_copy_only=False)).astype(np.int32) + 1
+
+
+def take_texts(texts: Sequence[str], rows: np.ndarray) -> list[str]:
+    """``texts[rows]`` as Python strings (Arrow arrays are gathered in one call)."""
+    if hasattr(texts, "take"):
+        return texts.take(rows).to_pylist()
+    return [texts[i] for i in rows]
 
 
 VALUE_COLUMNS = ("chosen_values", "rejected_values")
@@ -149,9 +184,9 @@ def make_batch(data: EncodedComparisons, rows: np.ndarray, featurizer: Featurize
     batch = {
         "inputs": pair_inputs(
             featurizer,
-            [data.prompts[i] for i in rows],
-            [data.chosen[i] for i in rows],
-            [data.rejected[i] for i in rows],
+            take_texts(data.prompts, rows),
+            take_texts(data.chosen, rows),
+            take_texts(data.rejected, rows),
         ),
         "group_ids": data.group_ids[rows],
         "annotator_ids": data.annotator_ids[rows],

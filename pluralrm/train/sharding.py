@@ -98,6 +98,24 @@ def param_sharding(x: Any, mesh: Mesh, config: MeshConfig) -> NamedSharding:
     return replicated(mesh)
 
 
+def commit_to_mesh(tree: Any, mesh: Mesh) -> Any:
+    """Places every leaf not already on ``mesh`` (fresh scalars such as the step counter and
+    the optimizer's counts) replicated on it.
+
+    A jitted step keys its compilation on its inputs' shardings, and its outputs live on the
+    mesh: a first state with uncommitted leaves would compile the step twice (once for the
+    first call, once for every later one).
+    """
+
+    def put(x):
+        current = getattr(x, "sharding", None)
+        if isinstance(current, NamedSharding) and current.mesh == mesh:
+            return x
+        return jax.device_put(x, replicated(mesh))
+
+    return jax.tree.map(put, tree)
+
+
 def shard_state(state: Any, mesh: Mesh, config: MeshConfig) -> Any:
     """Places every array leaf of a (params, optimizer) pytree per ``param_sharding``."""
     return jax.tree.map(lambda x: jax.device_put(x, param_sharding(x, mesh, config)), state)

@@ -177,7 +177,7 @@ def _train_loop(config, model, train, eval_data, run_dir, mesh, checkpoints, met
     params = sharding.shard_state(params, mesh, config.mesh)
     rest = sharding.shard_state(rest, mesh, config.mesh)
     opt_state = jax.jit(tx.init)(params)
-    state = TrainState(params, opt_state, jax.numpy.zeros((), jax.numpy.int32))
+    state = sharding.commit_to_mesh(TrainState(params, opt_state, jax.numpy.zeros((), jax.numpy.int32)), mesh)
     position, streak, best = (0, 0), 0, None
     result = TrainResult(run_dir, 0, None, None)
 
@@ -194,7 +194,7 @@ def _train_loop(config, model, train, eval_data, run_dir, mesh, checkpoints, met
         _, params, rest = nnx.split(net, net.trainable, ...)
         params = sharding.shard_state(params, mesh, config.mesh)
         rest = sharding.shard_state(rest, mesh, config.mesh)
-        state = TrainState(params, items["opt"]["opt_state"], items["opt"]["step"])
+        state = sharding.commit_to_mesh(TrainState(params, items["opt"]["opt_state"], items["opt"]["step"]), mesh)
         meta = items["meta"]
         position, streak, best = tuple(meta["position"]), meta["nonfinite_streak"], meta.get("best")
         metrics_log.truncate_after(step)

@@ -198,3 +198,12 @@ def test_one_and_eight_devices_agree(tmp_path):
     for other in ("eight", "fsdp"):
         for k, v in results["one"].items():
             np.testing.assert_allclose(results[other][k], v, rtol=2e-4, atol=2e-5, err_msg=f"{other}: {k}")
+
+
+def test_train_step_compiles_once_per_bucket(tmp_path):
+    # The first state's scalars (step, optimizer counts) must sit on the mesh like every later
+    # state's, or the second step recompiles the whole train step.
+    train, test = make_dataset(200)
+    config = tiny_config(tmp_path / "run", 4, ["model.backbone.buckets=[512]", "checkpoint.every=0"])
+    _, result = fit(config, train, test)
+    assert result.compilations == 1

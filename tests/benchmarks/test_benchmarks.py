@@ -1,0 +1,73 @@
+"""Smoke tests: every benchmark script runs at --quick sizes and prints its tables. No timing
+is asserted (benchmarks are measurements, not tests); the FLOP counts are checked against
+closed forms."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+import flops  # noqa: E402
+from steptime import steady_rate  # noqa: E402
+
+
+def run(script: str, *args: str, timeout: int = 600) -> str:
+    proc = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return proc.stdout
+
+
+def test_encoder_flops_match_the_closed_form():
+    # per layer: 8 L d^2 (QKV + output) + 4 L^2 d (scores + values) + 4 L d f (MLP)
+    length, d, f = 128, 384, 1536
+    layer = flops.encoder_layer_flops(length, d, f)
+    assert sum(layer.values()) == 8 * length * d * d + 4 * length * length * d + 4 * length * d * f
+    shape = flops.EncoderShape(6, d, f)
+    forward = flops.encoder_forward_flops(shape, 32, length)
+    assert forward == 32 * 6 * sum(layer.values())
+    step = flops.reward_model_train_flops(shape, 16, length, 384)
+    assert step == 3 * (forward + 32 * (2 * d * 384 + 2 * 384))
+    assert flops.hashing_forward_flops(100, 64, (128,), 64) == 100 * 64 + 2 * 64 * 128 + 2 * 128 * 64 + 2 * 64
+    assert flops.mfu(2e9, 0.5, 8e9) == pytest.approx(0.5)
+
+
+def test_steady_rate_uses_the_window_after_skip():
+    record = {"stamps": [0.0, 10.0, 11.0, 12.0, 13.0], "lengths": [64, 64, 128, 128, 128], "steps": 5, "batch_size": 8}
+    rate, seconds, lengths = steady_rate(record, skip=1)
+    assert seconds == pytest.approx(1.0) and rate == pytest.approx(8.0)
+    assert lengths == [64, 128, 128]
+    with pytest.raises(ValueError):
+        steady_rate(record, skip=4)
+
+
+@pytest.mark.slow
+def test_scaling_bench_quick(tmp_path):
+    out = run("scaling_bench.py", "--quick", "--out", str(tmp_path))
+    assert "score_all_groups G=  100" in out and "8 device(s)" in out
+    results = json.loads((tmp_path / "scaling-quick.json").read_text())
+    assert {"throughput", "groups", "memory", "devices"} <= results.keys()
+    assert all("error" not in r["train"] for r in results["memory"])
+    assert (tmp_path / "groups-quick.png").is_file()
+
+
+@pytest.mark.slow
+def test_heads_bench_quick(tmp_path):
+    out = run("heads_bench.py", "--quick", "--heads", "pooled,conditioned,values", "--out", str(tmp_path))
+    rows = json.loads((tmp_path / "heads-quick.json").read_text())["heads"]
+    assert [r["head"] for r in rows] == ["pooled", "conditioned", "values"]
+    assert all(0.0 <= r["final_accuracy"] <= 1.0 and r["converged_step"] >= 1 for r in rows)
+    assert "conv. step" in out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (BENCH / ".venv-trl" / "bin" / "python").exists(),
+                    reason="benchmarks/.venv-trl is absent (bash benchmarks/setup_trl_venv.sh)")
+def test_trl_bench_quick():
+    out = run("trl_bench.py", "--quick")
+    assert "pluralrm" in out and "TRL" in out and "vs TRL" in out and "TRL / pluralrm" in out

@@ -1,0 +1,43 @@
+"""encode_comparisons / make_batch: ids match a per-row reference, texts stay Arrow."""
+import datasets
+import numpy as np
+import pyarrow as pa
+
+from pluralrm.data.featurize import HashingFeaturizer
+from pluralrm.data.schema import GroupSchema
+from pluralrm.train.batches import encode_comparisons, make_batch
+
+
+def _data():
+    rows = [
+        dict(prompt=f"p{i}", chosen=f"good {i}", rejected=f"bad {i}", label=1.0, weight=1.0,
+             annotator_id=["u1", "u2", "", "u9"][i % 4], country=["NG", "MX", "", "ZZ"][i % 4],
+             language=["yo", "es", "en"][i % 3])
+        for i in range(12)
+    ]
+    return datasets.Dataset.from_list(rows)
+
+
+def test_ids_match_the_per_row_encoding_and_texts_stay_arrow():
+    data = _data().select([5, 1, 7, 0, 11, 3])  # an indices mapping, rows out of order
+    schema = GroupSchema(("country", "language"), (("MX", "NG"), ("es", "yo")))
+    encoded = encode_comparisons(data, schema, annotators=("u1", "u2"))
+    reference = schema.encode({a: list(data[a]) for a in schema.attributes})
+    np.testing.assert_array_equal(encoded.group_ids, reference)
+    vocab = {"u1": 1, "u2": 2}
+    np.testing.assert_array_equal(encoded.annotator_ids, [vocab.get(a, 0) for a in data["annotator_id"]])
+    assert isinstance(encoded.prompts, (pa.ChunkedArray, pa.Array))
+    assert list(encoded.prompts.to_pylist()) == list(data["prompt"])
+    featurizer = HashingFeaturizer(num_buckets=512, max_length=64, buckets=(64,))
+    rows = np.array([4, 0, 2])
+    batch = make_batch(encoded, rows, featurizer)
+    prompts = [data["prompt"][i] for i in rows]
+    expected = featurizer(prompts * 2, [data["chosen"][i] for i in rows] + [data["rejected"][i] for i in rows])["ids"]
+    np.testing.assert_array_equal(batch["inputs"]["ids"][:, 0], expected[:3])
+    np.testing.assert_array_equal(batch["inputs"]["ids"][:, 1], expected[3:])
+
+
+def test_no_annotator_vocabulary_gives_unknown_ids():
+    encoded = encode_comparisons(_data(), GroupSchema(("country",), (("NG",),)), annotators=())
+    assert encoded.annotator_ids.dtype == np.int32 and not encoded.annotator_ids.any()
+    np.testing.assert_array_equal(encoded.group_ids[:, 0], [1 if i % 4 == 0 else 0 for i in range(12)])
