@@ -33,14 +33,9 @@ class WashoutConfig(common.StudyConfig):
     heads: tuple[str, ...] = ("pooled", "conditioned", "per_group", "mixture")
 
 
-def retention_columns(prob_items, p_group_items, model, test) -> dict[str, float]:
-    """The disagreement-retention columns of a model on held-out items.
+def retention_columns(prob_items, p_group_items) -> dict[str, float]:
+    """The truth-based disagreement-retention columns of a model on held-out items.
 
-    - ``data_retention``: the calibration module's *disagreement retention ratio* on the
-      held-out votes (``pluralrm.calibration.analyze(...).fidelity``, row "all"): predicted
-      between-group squared preference gap / the empirical one with binomial vote noise
-      subtracted, over units where two groups have >= 2 votes each. What a user can compute on
-      real data.
     - ``truth_retention``: mean over items of the variance across groups of the model's
       P(chosen ≻ rejected), divided by the same for the simulator's true population
       probabilities (:func:`pluralrm.simulate.recovery.truth_retention`). No sampling noise, no
@@ -51,19 +46,25 @@ def retention_columns(prob_items, p_group_items, model, test) -> dict[str, float
     Args:
       prob_items: ``[I, G']`` the model's per-group probabilities on held-out items.
       p_group_items: ``[I, G']`` the truth's, same rows and columns.
-      model, test: the trained RewardModel and the held-out ComparisonDataset.
     """
-    from pluralrm.calibration import analyze
     from pluralrm.simulate import deviation_correlation, truth_retention
 
-    group_p, labels = model.predict_all_groups(test)
-    report = analyze(test, group_predictions=group_p, group_labels=labels, bootstrap=0, permutations=0, min_votes=2)
-    overall = {r["group"]: r for r in report.fidelity.rows()}["all"]
     return {
-        "data_retention": overall["retention"],
         "truth_retention": truth_retention(prob_items, p_group_items),
         "deviation_correlation": deviation_correlation(prob_items, p_group_items),
     }
+
+
+def data_retention(model, test) -> float:
+    """The calibration module's *disagreement retention ratio* on the held-out votes
+    (``pluralrm.calibration.analyze(...).fidelity``, row "all"): predicted between-group squared
+    preference gap over the empirical one with binomial vote noise subtracted, over units where
+    two groups have >= 2 votes each. What a user can compute on real data."""
+    from pluralrm.calibration import analyze
+
+    group_p, labels = model.predict_all_groups(test)
+    report = analyze(test, group_predictions=group_p, group_labels=labels, bootstrap=0, permutations=0, min_votes=2)
+    return {r["group"]: r for r in report.fidelity.rows()}["all"]["retention"]
 
 
 def run_seed(study: WashoutConfig, seed: int) -> dict:
@@ -84,7 +85,8 @@ def run_seed(study: WashoutConfig, seed: int) -> dict:
         out["heads"][head] = {
             "train_seconds": seconds,
             "groups": [g.to_dict() for g in table],
-            **retention_columns(prob_items, truth.p_group[item_rows], model, data.select(test_rows)),
+            "data_retention": data_retention(model, data.select(test_rows)),
+            **retention_columns(prob_items, truth.p_group[item_rows]),
         }
         print(f"seed {seed} {head:12s} expected accuracy {table[0].expected_accuracy:.3f} "
               f"(Bayes {table[0].bayes_group:.3f}) in {seconds:.0f} s", flush=True)

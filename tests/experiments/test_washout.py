@@ -27,6 +27,7 @@ def test_quick_run(tmp_path):
     assert set(seed["heads"]) == {"pooled", "conditioned"}
     pooled = seed["heads"]["pooled"]
     assert pooled["truth_retention"] == pytest.approx(0.0, abs=1e-9)  # one reward for every group
+    assert pooled["data_retention"] == pytest.approx(0.0, abs=1e-9)
     overall = pooled["groups"][0]
     assert overall["group"] == "all" and overall["rows"] == seed["test_rows"]
     assert overall["bayes_group"] >= overall["bayes_blind"] and 0.4 < overall["expected_accuracy"] < 1.0
