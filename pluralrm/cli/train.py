@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     if args.no_progress:
         overrides.append("train.progress=false")
     config = load_config(args.config, overrides)
-    data = prepare_data(config.data)
+    data = prepare_data(config.data, cache_dir=Path(config.run_dir) / "data")
     print(f"data: {data.source}: {len(data.train)} training, {len(data.eval) if data.eval is not None else 0} held-out comparisons")
     _, result = fit(config, data.train, data.eval, resume=args.resume)
     best = f"best {result.best_metric:.4f} at step {result.best_step}" if result.best_step else "no evaluation"

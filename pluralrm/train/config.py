@@ -29,7 +29,10 @@ class DataConfig:
 
     ``path`` empty means the bundled default society. ``eval_path`` (optional) is a separate
     held-out file; otherwise ``test_size`` of the data (split by ``split_by``: random,
-    annotator, item or a group attribute) is held out for evaluation.
+    annotator, item or a group attribute) is held out for evaluation. ``memory_map``: validate
+    into ``<run_dir>/data/*.arrow`` and memory-map it (``auto``: files over 256 MiB; Parquet is
+    then streamed in chunks, so memory stays flat in the data's size; see
+    ``pluralrm.data.mapped``), ``always`` or ``never``.
     """
 
     path: str = ""
@@ -41,6 +44,11 @@ class DataConfig:
     test_size: float = 0.1
     seed: int = 0
     max_train: int = 0
+    memory_map: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.memory_map not in ("auto", "always", "never"):
+            raise ConfigError(f"data.memory_map must be auto, always or never, got {self.memory_map!r}")
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pluralrm.train.config import DataConfig
+
+MEMORY_MAP_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -14,14 +17,30 @@ class PreparedData:
     source: str
 
 
-def prepare_data(config: DataConfig) -> PreparedData:
-    """Loads ``config.path`` (the bundled default society when empty), then either loads
-    ``config.eval_path`` or holds out ``test_size`` split by ``split_by``."""
-    from pluralrm.data import load, split
+def _load(path: str, config: DataConfig, cache_dir: Path | None, name: str):
+    """One file, memory-mapped from ``cache_dir/<name>.arrow`` when ``config.memory_map`` says so."""
+    from pluralrm.data import load
 
+    columns = dict(config.columns) or None
+    groups = list(config.groups) if config.groups is not None else None
+    big = Path(path).is_file() and Path(path).stat().st_size > MEMORY_MAP_BYTES
+    if cache_dir is not None and (config.memory_map == "always" or (config.memory_map == "auto" and big)):
+        from pluralrm.data.mapped import load_mapped
+
+        return load_mapped(path, cache_dir / f"{name}.arrow", groups, columns, config.on_bad_row)[0]
+    return load(path, groups=groups, columns=columns, on_bad_row=config.on_bad_row)
+
+
+def prepare_data(config: DataConfig, cache_dir: str | Path | None = None) -> PreparedData:
+    """Loads ``config.path`` (the bundled default society when empty), then either loads
+    ``config.eval_path`` or holds out ``test_size`` split by ``split_by``. Large files are
+    validated into ``cache_dir`` and memory-mapped (``config.memory_map``)."""
+    from pluralrm.data import split
+
+    cache_dir = Path(cache_dir) if cache_dir is not None else None
     groups = list(config.groups) if config.groups is not None else None
     if config.path:
-        data = load(config.path, groups=groups, columns=dict(config.columns) or None, on_bad_row=config.on_bad_row)
+        data = _load(config.path, config, cache_dir, "data")
         source = config.path
     else:
         from pluralrm.simulate import load_default
@@ -34,7 +53,7 @@ def prepare_data(config: DataConfig) -> PreparedData:
         source = "bundled default society"
     if config.eval_path:
         train = data
-        evaluation = load(config.eval_path, groups=groups, columns=dict(config.columns) or None, on_bad_row=config.on_bad_row)
+        evaluation = _load(config.eval_path, config, cache_dir, "eval")
     elif config.test_size > 0:
         train, evaluation = split(data, by=config.split_by, test_size=config.test_size, seed=config.seed)
     else:

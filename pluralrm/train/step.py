@@ -135,7 +135,7 @@ def make_train_step(graphdef, rest, tx: optax.GradientTransformation, loss_cfg: 
         (total, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, rest, batch, key)
         updates, new_opt = tx.update(grads, state.opt_state, state.params)
         new_params = optax.apply_updates(state.params, updates)
-        grad_norm = optax.global_norm(grads)
+        grad_norm = optax.tree.norm(grads)
         finite = jnp.isfinite(total) & jnp.isfinite(grad_norm)
         keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, old)  # noqa: E731
         new_state = TrainState(keep(new_params, state.params), keep(new_opt, state.opt_state), state.step + 1)
