@@ -370,8 +370,14 @@ def plot_group_value_weights(table: ValueWeightTable, path: str | Path, title: s
     ax.set_title(title or f"value weights per group{suffix}", fontsize=9)
     fig.colorbar(image, ax=ax, shrink=0.8, label="weight")
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    from pluralrm.atomic import atomic_path
+
+    path = Path(path)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=130, format=path.suffix.lstrip(".") or "png")
+    finally:
+        plt.close(fig)
     return path
 
 

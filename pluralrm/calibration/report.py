@@ -114,18 +114,20 @@ def write_report(report, out_dir: str | Path, extra: tuple[tuple[Section, tuple[
     Returns:
       ``{"markdown", "html", "json", "figures"}`` → paths (``figures``: the directory).
     """
+    from pluralrm.atomic import atomic_entries
+
     out = Path(out_dir)
-    figure_dir = out / "figures"
-    figure_dir.mkdir(parents=True, exist_ok=True)
     figures = make_figures(report) + [f for _, figs in extra for f in figs]
-    for f in figures:
-        (figure_dir / f"{f.name}.png").write_bytes(f.png)
-    paths = {"markdown": out / "report.md", "html": out / "report.html", "json": out / "report.json",
-             "figures": figure_dir}
-    paths["json"].write_text(report.to_json(), encoding="utf-8")
     parts = sections(report) + [section for section, _ in extra]
-    paths["markdown"].write_text(to_markdown(report, parts, figures), encoding="utf-8")
-    paths["html"].write_text(to_html(report, parts, figures), encoding="utf-8")
+    names = {"markdown": "report.md", "html": "report.html", "json": "report.json", "figures": "figures"}
+    with atomic_entries(out) as stage:  # a failure leaves no partial report behind
+        (stage / "figures").mkdir()
+        for f in figures:
+            (stage / "figures" / f"{f.name}.png").write_bytes(f.png)
+        (stage / names["json"]).write_text(report.to_json(), encoding="utf-8")
+        (stage / names["markdown"]).write_text(to_markdown(report, parts, figures), encoding="utf-8")
+        (stage / names["html"]).write_text(to_html(report, parts, figures), encoding="utf-8")
+    paths = {key: out / name for key, name in names.items()}
     return paths
 
 

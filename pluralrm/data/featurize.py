@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any, Protocol
@@ -177,8 +177,12 @@ def register_featurizer(name: str, factory: Callable[..., Featurizer]) -> None:
 
 def featurizer_from_config(config: dict[str, Any]) -> Featurizer:
     """Rebuilds a featurizer from ``to_config()`` output."""
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"a featurizer config must be a mapping with a 'type', got {type(config).__name__}")
     config = dict(config)
     kind = config.pop("type", None)
+    if not isinstance(kind, str):
+        raise ConfigError(f"a featurizer config needs a 'type' string; known: {sorted(_FEATURIZERS)}")
     if kind not in _FEATURIZERS and kind in _LAZY:
         importlib.import_module(_LAZY[kind])  # the module registers itself
     if kind not in _FEATURIZERS:
@@ -190,5 +194,5 @@ def featurizer_from_config(config: dict[str, Any]) -> Featurizer:
             config[key] = tuple(value)
     try:
         return _FEATURIZERS[kind](**config)
-    except TypeError as e:
+    except (TypeError, ValueError, OverflowError) as e:
         raise ConfigError(f"invalid {kind} featurizer config: {e}") from None

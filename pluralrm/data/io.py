@@ -128,21 +128,23 @@ def save(dataset, path: str | Path, format: str | None = None) -> Path:
     fmt = format or _format_for_writing(path)
     if fmt not in FORMATS:
         raise ConfigError(f"format must be one of {FORMATS}, got {fmt!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "hf":
-        dataset.save_to_disk(str(path))
-    elif fmt == "parquet":
-        dataset.to_parquet(str(path))
-    elif fmt == "jsonl":
-        dataset.to_json(str(path), lines=True, force_ascii=False)
-    elif fmt == "json":
-        path.write_text(json.dumps(dataset.to_list(), ensure_ascii=False))
-    else:
-        lists = [c for c in dataset.column_names if c in ("chosen_values", "rejected_values")]
-        if lists:
-            raise DataError(f"CSV cannot hold the list column(s) {lists}; write JSON Lines or Parquet",
-                            file=str(path), field=lists[0])
-        dataset.to_csv(str(path), index=False, sep="\t" if fmt == "tsv" else ",")
+    from pluralrm.atomic import atomic_path
+
+    with atomic_path(path, directory=False) as tmp:  # nothing appears under path if writing fails
+        if fmt == "hf":
+            dataset.save_to_disk(str(tmp))
+        elif fmt == "parquet":
+            dataset.to_parquet(str(tmp))
+        elif fmt == "jsonl":
+            dataset.to_json(str(tmp), lines=True, force_ascii=False)
+        elif fmt == "json":
+            tmp.write_text(json.dumps(dataset.to_list(), ensure_ascii=False))
+        else:
+            lists = [c for c in dataset.column_names if c in ("chosen_values", "rejected_values")]
+            if lists:
+                raise DataError(f"CSV cannot hold the list column(s) {lists}; write JSON Lines or Parquet",
+                                file=str(path), field=lists[0])
+            dataset.to_csv(str(tmp), index=False, sep="\t" if fmt == "tsv" else ",")
     return path
 
 

@@ -23,11 +23,13 @@ import csv
 import gzip
 import io
 import json
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
@@ -41,6 +43,8 @@ FORMATS: tuple[str, ...] = ("jsonl", "json", "csv", "tsv", "parquet", "hf")
 _EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv",
                ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
 _BLOCK = 1 << 24
+# what reading a damaged file can raise (zlib.error: a corrupted .gz stream)
+_READ_ERRORS = (OSError, EOFError, zlib.error)
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,9 @@ def _read_path(path: Path, format: str | None, split: str | None, rename: dict[s
     if fmt == "parquet":
         try:
             table = pq.read_table(path)
-        except (pa.ArrowInvalid, OSError) as e:
+            table.column_names  # noqa: B018 -- names are decoded lazily and may not be UTF-8
+            table.validate(full=True)  # nor may the strings of a damaged file
+        except (pa.ArrowException, OSError, UnicodeDecodeError) as e:
             raise DataError(f"is not a readable Parquet file ({e})", file=str(path)) from None
         return RawTable(table, str(path), record_index)
     if fmt == "json":
@@ -164,13 +170,37 @@ def _dataset_table(data: Any, split: str | None, source: str | None) -> pa.Table
 
 # ---------------------------------------------------------------------------- JSON Lines
 def _read_jsonl(path: Path, rename: dict[str, str]) -> RawTable:
+    if not _every_line_opens_an_object(path):
+        # pyarrow's reader crashes the process on a first line of ``null`` and reads a later
+        # ``null`` as an all-null record: lines that are not objects go through the per-line
+        # parser, which names each of them.
+        return _read_jsonl_by_line(path, rename)
     try:
         with _open_binary(path) as f:
             table = pa_json.read_json(f, read_options=pa_json.ReadOptions(block_size=_BLOCK))
         table.validate(full=True)  # pyarrow's JSON reader lets invalid UTF-8 through
-    except (pa.ArrowInvalid, OSError, EOFError):
+    except (pa.ArrowInvalid, UnicodeDecodeError, *_READ_ERRORS):
         return _read_jsonl_by_line(path, rename)
     return RawTable(table, str(path), _LazyLines(lambda: _jsonl_lines(path)))
+
+
+def _every_line_opens_an_object(path: Path) -> bool:
+    """Whether every non-empty line starts with ``{`` (a vectorised scan, chunk by chunk)."""
+    allowed = np.array([ord("{"), ord("\n"), ord("\r")], np.uint8)
+    at_line_start = True
+    try:
+        with _open_binary(path) as f:
+            while chunk := f.read(_BLOCK):
+                data = np.frombuffer(chunk, np.uint8)
+                starts = np.flatnonzero(data[:-1] == ord("\n")) + 1
+                if at_line_start:
+                    starts = np.concatenate([[0], starts])
+                if not np.isin(data[starts], allowed).all():
+                    return False
+                at_line_start = data[-1] == ord("\n")
+    except _READ_ERRORS:
+        return False  # the per-line reader reports what cannot be read
+    return True
 
 
 def _jsonl_lines(path: Path) -> list[int]:
@@ -189,7 +219,7 @@ def _read_jsonl_by_line(path: Path, rename: dict[str, str]) -> RawTable:
                     continue
                 lines.append(n)
                 records.append(_parse_object(line, len(records), problems))
-    except (OSError, EOFError) as e:  # e.g. a .gz that is not gzip
+    except _READ_ERRORS as e:  # e.g. a .gz that is not gzip
         raise DataError(f"cannot be read ({e})", file=str(path)) from None
     return _from_records(records, problems, rename, str(path), lines.__getitem__)
 
@@ -211,7 +241,7 @@ def _read_json(path: Path, rename: dict[str, str]) -> RawTable:
     with _open_binary(path) as f:
         try:
             raw = f.read()
-        except (OSError, EOFError) as e:
+        except _READ_ERRORS as e:
             raise DataError(f"cannot be read ({e})", file=str(path)) from None
     try:
         doc = json.loads(raw)
@@ -251,7 +281,7 @@ def _read_csv(path: Path, delimiter: str, rename: dict[str, str]) -> RawTable:
                 parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
                 convert_options=convert,
             )
-    except (pa.ArrowInvalid, OSError, EOFError):
+    except (pa.ArrowInvalid, *_READ_ERRORS):
         return _read_csv_by_record(path, delimiter, header, rename)
     locate = _LazyLines(lambda: [start for start, _ in _csv_records(path, delimiter)][1:])
     return RawTable(table, str(path), locate, numbers_as_text=True)
@@ -274,7 +304,7 @@ def _csv_header(path: Path, delimiter: str) -> list[str]:
         _, header = next(_csv_records(path, delimiter))
     except StopIteration:
         raise DataError("is empty: a CSV file needs a header line", file=str(path)) from None
-    except (csv.Error, OSError, EOFError) as e:
+    except (csv.Error, *_READ_ERRORS) as e:
         raise DataError(f"cannot be read as CSV ({e})", file=str(path), row=1) from None
     seen = set()
     for name in header:

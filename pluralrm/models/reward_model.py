@@ -150,16 +150,13 @@ class RewardModel:
         """Writes the model directory (see module docstring). Returns its absolute path."""
         import orbax.checkpoint as ocp
 
-        path = Path(path).absolute()
-        path.mkdir(parents=True, exist_ok=True)
-        write_model_metadata(path, self.config, self.schema, self.featurizer, self.annotators, self.temperatures)
-        weights = path / "weights"
-        if weights.exists():
-            import shutil
+        from pluralrm.atomic import atomic_entries
 
-            shutil.rmtree(weights)
-        with ocp.StandardCheckpointer() as ckpt:
-            ckpt.save(weights, _saved_state(self.net).to_pure_dict())
+        path = Path(path).absolute()
+        with atomic_entries(path) as stage:  # an interrupted save leaves the previous model intact
+            write_model_metadata(stage, self.config, self.schema, self.featurizer, self.annotators, self.temperatures)
+            with ocp.StandardCheckpointer() as ckpt:
+                ckpt.save(stage / "weights", _saved_state(self.net).to_pure_dict())
         return path
 
     @classmethod

@@ -235,7 +235,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content={"error": str(exc.detail)},
+        detail = str(exc.detail)
+        if exc.status_code == 400 and not detail.startswith("body"):  # a body that is not UTF-8 JSON
+            detail = f"body: {detail[:1].lower()}{detail[1:]} (send UTF-8 JSON)"
+        return JSONResponse(status_code=exc.status_code, content={"error": detail},
                             headers=getattr(exc, "headers", None))
 
     @app.exception_handler(ClosedError)

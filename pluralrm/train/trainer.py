@@ -187,8 +187,14 @@ def _train_loop(config, model, train, eval_data, run_dir, mesh, checkpoints, met
             abstract_tree({"opt_state": opt_state, "step": state.step}),
         )
         result.notes += checkpoints.notes
-        if restored is None:
+        if restored is None and checkpoints.notes:
             raise CheckpointError(f"{run_dir}: no usable checkpoint to resume from ({'; '.join(checkpoints.notes)})")
+        if restored is None:  # interrupted before its first checkpoint was complete: nothing to lose
+            log.warning("%s: no checkpoint was completed before the interruption; starting from step 0", run_dir)
+            resuming = False
+    if not resuming:
+        metrics_log.truncate_after(-1)  # records of an earlier attempt that never checkpointed
+    else:
         step, items = restored
         nnx.update(net, items["model"])
         _, params, rest = nnx.split(net, net.trainable, ...)

@@ -156,3 +156,33 @@ def test_read_source_rejects_split_and_format_where_they_do_not_apply(tmp_path):
         read_source(tmp_path / "d.jsonl", format="xml")
     with pytest.raises(DataError, match="cannot load"):
         read_source(42)
+
+
+# Regressions found by tests/test_fuzz.py
+@pytest.mark.parametrize("first", ["null", "  null", "[1]", "1"])
+def test_a_line_that_is_not_an_object_is_named_not_a_crash(tmp_path, first):
+    # pyarrow 26's JSON reader segfaults on a first line of `null`; a later `null` it reads as
+    # an all-null record. Such lines take the per-line parser.
+    path = tmp_path / "n.jsonl"
+    path.write_text(json.dumps(GOOD) + "\n" + first + "\n")
+    e = _error(path)
+    assert e.row == 2 and "JSON object" in e.reason
+    path.write_text(first + "\n" + json.dumps(GOOD) + "\n")
+    assert _error(path).row == 1
+
+
+def test_a_corrupted_gzip_stream_is_a_data_error(tmp_path):
+    import gzip
+
+    data = bytearray(gzip.compress((json.dumps(GOOD) + "\n").encode() * 50))
+    data[10] ^= 0xFF  # inside the deflate stream: zlib.error, not OSError
+    path = tmp_path / "c.jsonl.gz"
+    path.write_bytes(bytes(data))
+    assert _error(path).file == str(path)
+
+
+def test_a_parquet_file_with_a_damaged_column_name_is_a_data_error(tmp_path):
+    path = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"prompt": ["p"], "chosen": ["a"], "rejected": ["b"]}), path)
+    path.write_bytes(path.read_bytes().replace(b"rejected", b"\x80ejected"))
+    assert "Parquet" in _error(path).reason

@@ -37,6 +37,8 @@ def hh_rlhf(source: Any, on_bad_row: str = "error", format: str | None = None):
 
     raw = read_source(source, format=format)
     t = raw.table
+    if raw.table.num_rows == 0:
+        raise DataError("has no rows", file=raw.source)
     for name in ("chosen", "rejected"):
         if name not in t.column_names:
             raise DataError(f"an HH-RLHF record needs {name!r} (fields: {t.column_names})",

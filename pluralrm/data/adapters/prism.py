@@ -89,6 +89,8 @@ def prism(
         raise ConfigError(f"labels must be 'hard' or 'score', got {labels!r}")
     fields = _group_fields(survey, groups)
     raw = read_source(utterances)
+    if raw.table.num_rows == 0:
+        raise DataError("has no rows", file=raw.source)
     for name in UTTERANCE_FIELDS:
         if name not in raw.table.column_names:
             raise DataError(f"PRISM utterances need {name!r} (fields: {raw.table.column_names})",
