@@ -44,6 +44,35 @@ def check_directory(root: Path) -> None:
                 raise CheckpointError(f"{path} is not a regular file or directory; refusing to read it")
 
 
+def check_pretrained_directory(root: Path) -> None:
+    """:func:`check_directory` for a Hugging Face model directory, which may be a hub-cache
+    snapshot: there, files are symlinks to ``../../blobs/<hash>`` of the same repository, and
+    those (regular files, in that ``blobs`` folder) are allowed. Anything else that leaves the
+    directory, and special files (devices, FIFOs: a read that never ends), are refused."""
+    root = Path(root)
+    real_root = root.resolve()
+    blobs = real_root.parents[1] / "blobs" if len(real_root.parents) > 1 else None
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            info = path.lstat()
+            if stat.S_ISLNK(info.st_mode):
+                target = path.resolve()
+                inside = real_root == target or real_root in target.parents
+                cached = blobs is not None and target.parent == blobs
+                if not (inside or cached):
+                    raise CheckpointError(
+                        f"{path} is a symbolic link to {target}, outside {root} (and not a hub-cache blob); "
+                        "refusing to read it (copy the files into the directory instead)"
+                    )
+                try:
+                    info = target.stat()
+                except OSError:
+                    raise CheckpointError(f"{path} is a broken symbolic link (to {target})") from None
+            if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+                raise CheckpointError(f"{path} is not a regular file or directory; refusing to read it")
+
+
 def read_json(path: Path, max_bytes: int = MAX_JSON_BYTES) -> Any:
     """``json.loads`` of a file no larger than ``max_bytes``; CheckpointError otherwise."""
     try:

@@ -95,8 +95,8 @@ def create_app(model: Any, config: ServeConfig = ServeConfig(), name: str = "") 
         finally:
             await batcher.close()
 
-    app = FastAPI(title="pluralrm reward server", version=__version__, lifespan=lifespan,
-                  max_body_size=config.limits.max_body_bytes)
+    app = FastAPI(title="pluralrm reward server", version=__version__, lifespan=lifespan)
+    app.add_middleware(BodyLimit, max_bytes=config.limits.max_body_bytes)  # 413s in our JSON error format
     _install_error_handlers(app)
 
     @app.post("/score")
@@ -203,6 +203,50 @@ async def _warmup(batcher: MicroBatcher, model: Any) -> None:
     stats = batcher.stats  # warm-up calls are not traffic
     stats.jobs = stats.batches = stats.model_calls = stats.largest_call = 0
     stats.calls_by_size.clear()
+
+
+class BodyLimit:
+    """ASGI middleware: a body over ``max_bytes`` is answered 413 ``{"error": "body: ..."}``,
+    before it is read when its Content-Length says so, otherwise as soon as the bytes received
+    pass the limit (the body is buffered here, at most ``max_bytes``, then handed on)."""
+
+    def __init__(self, app: Any, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def _refuse(self, size: str, scope: dict, receive: Any, send: Any) -> None:
+        response = JSONResponse(status_code=413, headers={"Connection": "close"},
+                                content={"error": f"body: {size}, more than this server's limit of {self.max_bytes} bytes"})
+        await response(scope, receive, send)
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or ()).get(b"content-length")
+        if declared is not None and declared.isdigit():
+            if int(declared) > self.max_bytes:
+                await self._refuse(f"{int(declared)} bytes", scope, receive, send)
+                return
+            await self.app(scope, receive, send)  # the server stops reading at Content-Length
+            return
+        chunks, seen = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            seen += len(chunks[-1])
+            if seen > self.max_bytes:
+                await self._refuse(f"more than {self.max_bytes} bytes sent", scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        replay = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+        async def replayed() -> dict:
+            return replay.pop() if replay else await receive()
+
+        await self.app(scope, replayed, send)
 
 
 def _check_items(body: Any, limits: Limits) -> None:

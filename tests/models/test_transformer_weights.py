@@ -195,3 +195,68 @@ def test_load_onto_a_mesh(tiny_checkpoint):
     assert kernel.sharding.spec == jax.sharding.PartitionSpec(None, "model")
     ids, mask = padded_batch(seed=7)
     np.testing.assert_array_equal(run(placed, ids, mask), run(from_pretrained(directory), ids, mask))
+
+
+# ---- untrusted directories: refused before anything is read or allocated
+def test_absurd_declared_size_is_refused_before_allocating(tiny_checkpoint, tmp_path):
+    directory = copy_checkpoint(tiny_checkpoint("llama")[0], tmp_path / "ckpt")
+    config = json.loads((directory / "config.json").read_text())
+    config.update(hidden_size=1 << 14, intermediate_size=1 << 16, num_hidden_layers=4000)
+    (directory / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"declares a model of [\d,.]+ GiB of parameters, over the"):
+        from_pretrained(directory)
+
+
+@pytest.mark.parametrize("key, value", [("num_hidden_layers", 10**9), ("hidden_size", -8), ("vocab_size", "many"),
+                                        ("intermediate_size", 2.5)])
+def test_implausible_sizes_are_refused_before_building(tiny_checkpoint, tmp_path, key, value):
+    directory = copy_checkpoint(tiny_checkpoint("llama")[0], tmp_path / "ckpt")
+    config = json.loads((directory / "config.json").read_text())
+    config[key] = value
+    (directory / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=f"{key}=.* is not a plausible size"):
+        from_pretrained(directory)
+
+
+def test_weights_linked_from_outside_are_refused(tiny_checkpoint, tmp_path):
+    directory = copy_checkpoint(tiny_checkpoint("bert")[0], tmp_path / "ckpt")
+    outside = tmp_path / "elsewhere.safetensors"
+    (directory / "model.safetensors").rename(outside)
+    (directory / "model.safetensors").symlink_to(outside)
+    with pytest.raises(CheckpointError, match="symbolic link .* outside"):
+        from_pretrained(directory)
+
+
+def test_hub_cache_snapshot_links_are_allowed(tiny_checkpoint, tmp_path):
+    # models--org--name/snapshots/<sha>/file -> ../../blobs/<hash>: how the HF cache lays files out
+    source = tiny_checkpoint("bert")[0]
+    repo = tmp_path / "models--org--tiny"
+    snapshot, blobs = repo / "snapshots" / "abc123", repo / "blobs"
+    snapshot.mkdir(parents=True)
+    blobs.mkdir()
+    for i, f in enumerate(sorted(p for p in source.iterdir() if p.is_file())):
+        shutil.copy(f, blobs / f"blob{i}")
+        (snapshot / f.name).symlink_to(Path("../../blobs") / f"blob{i}")
+    reference = params(from_pretrained(source))
+    loaded = params(from_pretrained(snapshot))
+    assert reference.keys() == loaded.keys()
+    for k in reference:
+        np.testing.assert_array_equal(reference[k], loaded[k])
+
+
+def test_a_fifo_in_the_directory_is_refused_not_read(tiny_checkpoint, tmp_path):
+    import os
+
+    directory = copy_checkpoint(tiny_checkpoint("bert")[0], tmp_path / "ckpt")
+    (directory / "model.safetensors").unlink()
+    os.mkfifo(directory / "model.safetensors")  # reading it would block forever
+    with pytest.raises(CheckpointError, match="not a regular file"):
+        from_pretrained(directory)
+
+
+def test_a_huge_config_json_is_refused(tiny_checkpoint, tmp_path):
+    directory = copy_checkpoint(tiny_checkpoint("bert")[0], tmp_path / "ckpt")
+    with open(directory / "config.json", "r+b") as f:
+        f.truncate(17 << 20)  # sparse: 17 MiB on paper
+    with pytest.raises(CheckpointError, match="over the .*-byte limit for metadata"):
+        from_pretrained(directory)

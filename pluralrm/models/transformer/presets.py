@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from pluralrm.errors import CheckpointError
+from pluralrm.models.artefacts import check_pretrained_directory, read_json
 
 ENCODER_TYPES: tuple[str, ...] = ("bert", "roberta", "xlm-roberta")
 DECODER_TYPES: tuple[str, ...] = ("llama", "mistral", "qwen2", "qwen3")
@@ -114,6 +115,7 @@ def resolve_pretrained(path: str | Path) -> Pretrained:
         return Pretrained(_preset_directory(text, PRESETS[text]), preset=text, pooling=PRESETS[text].pooling)
     directory = Path(text).expanduser()
     if directory.is_dir():
+        check_pretrained_directory(directory)  # no links out of it, no devices or FIFOs
         return Pretrained(directory.resolve(), pooling=sentence_transformers_pooling(directory))
     if directory.exists():
         raise CheckpointError(f"{text}: not a directory; pass the directory holding config.json and the weights")
@@ -134,10 +136,7 @@ def read_config(directory: Path) -> dict[str, Any]:
     file = Path(directory) / "config.json"
     if not file.is_file():
         raise CheckpointError(f"{file}: missing; a model directory needs a Hugging Face config.json")
-    try:
-        raw = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{file}: cannot be read as JSON: {e}") from None
+    raw = read_json(file, max_bytes=16 << 20)  # a config.json of gigabytes is not a config
     if not isinstance(raw, dict):
         raise CheckpointError(f"{file}: expected a JSON object")
     return raw

@@ -77,8 +77,25 @@ def load_config(path: str | Path) -> tuple[str, EncoderConfig | DecoderConfig]:
     directory = resolve_pretrained(path).directory
     raw = read_config(directory)
     file = str(directory / "config.json")
+    _check_plausible(raw, file)
     family = model_family(raw, file)
     return family, FAMILIES[family].config_from_hf(raw, file)
+
+
+# Bounds no real checkpoint comes near (the largest open models have ~128 layers, width ~16k,
+# vocabularies ~256k): a config.json beyond them is refused before anything is built from it.
+PLAUSIBLE_MAX = {"num_hidden_layers": 4096, "hidden_size": 1 << 17, "intermediate_size": 1 << 20,
+                 "num_attention_heads": 4096, "num_key_value_heads": 4096, "vocab_size": 1 << 24,
+                 "max_position_embeddings": 1 << 24, "head_dim": 1 << 14}
+
+
+def _check_plausible(raw: dict[str, Any], file: str) -> None:
+    for key, most in PLAUSIBLE_MAX.items():
+        value = raw.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= most:
+            raise CheckpointError(f"{file}: {key}={value!r} is not a plausible size (a positive integer up to {most:,})")
 
 
 def checkpoint_files(directory: Path) -> list[Path]:
@@ -130,11 +147,13 @@ def from_pretrained(
     family_name, config = load_config(directory)
     family = FAMILIES[family_name]
     dtype = resolve_dtype(dtype)
+    _check_declared_size(family, config, dtype, directory)
     abstract_model = nnx.eval_shape(
         lambda: family.build(config, dtype=dtype, remat=remat, with_lm_head=with_lm_head, rngs=nnx.Rngs(0))
     )
     graphdef, abstract = nnx.split(abstract_model)
     params = dict(nnx.to_flat_state(abstract))
+    _check_size(params, directory)
     layout = family.layout(config, with_lm_head)
     _check_layout_covers(layout, params)
     shardings = _flat_shardings(abstract, mesh) if mesh is not None else {}
@@ -147,6 +166,45 @@ def from_pretrained(
     loaded = _read_tensors(checkpoint_files(directory), layout, params, dtype, place, config)
     state = nnx.from_flat_state([(path, var.replace(loaded[path])) for path, var in params.items()])
     return nnx.merge(graphdef, state)
+
+
+def _check_declared_size(family: Any, config: Any, dtype: Any, directory: Path) -> None:
+    """Refuses a config.json whose model would not fit in memory, before anything is read or
+    built: the size is extrapolated from abstract builds of one and two layers (so a config of
+    a billion layers costs two tiny traces, not a billion)."""
+    import dataclasses
+
+    def size(layers: int) -> float:
+        per_layer = {"sliding_windows": config.sliding_windows[:layers]} if getattr(config, "sliding_windows", ()) else {}
+        small = dataclasses.replace(config, num_layers=layers, **per_layer)
+        abstract = nnx.eval_shape(lambda: family.build(small, dtype=dtype, remat=False, with_lm_head=False,
+                                                       rngs=nnx.Rngs(0)))
+        return float(sum(float(np.prod(x.shape, dtype=np.float64)) * np.dtype(x.dtype).itemsize
+                         for x in jax.tree.leaves(nnx.state(abstract))))
+
+    try:
+        one = size(1)
+        total = one + (size(2) - one) * (int(config.num_layers) - 1)
+    except (ValueError, TypeError, OverflowError, MemoryError) as e:
+        raise CheckpointError(f"{directory / 'config.json'}: the model it declares cannot be built ({e})") from None
+    _refuse_over_limit(total, directory)
+
+
+def _check_size(params: dict[tuple, Any], directory: Path) -> None:
+    """The same check on the full abstract parameters (exact, with the LM head if loaded)."""
+    total = sum(float(np.prod(v.shape, dtype=np.float64)) * np.dtype(v.dtype).itemsize for v in params.values())
+    _refuse_over_limit(total, directory)
+
+
+def _refuse_over_limit(total: float, directory: Path) -> None:
+    from pluralrm.models.artefacts import memory_limit_bytes
+
+    limit = memory_limit_bytes()
+    if total > limit:
+        raise CheckpointError(
+            f"{directory / 'config.json'} declares a model of {total / 2**30:.1f} GiB of parameters, over the "
+            f"{limit / 2**30:.1f} GiB limit (set PLURALRM_MAX_MODEL_BYTES to allow it)"
+        )
 
 
 def parameter_shardings(state: nnx.State, mesh: Mesh) -> nnx.State:
