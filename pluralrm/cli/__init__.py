@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     except PluralRMError as e:
         print(f"pluralrm {args.command}: error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:  # a full disk, a permission: the outputs were written atomically, none is partial
+        print(f"pluralrm {args.command}: error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"pluralrm {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -225,11 +225,20 @@ class BatchStream:
         self.batch_size = batch_size
         self.seed = seed
         self.batches_per_epoch = len(data) // batch_size
+        self._order: tuple[int, np.ndarray] | None = None  # (epoch, its permutation)
+
+    def order(self, epoch: int) -> np.ndarray:
+        """Epoch ``epoch``'s permutation of the rows, computed once per epoch (at 10M rows a
+        permutation costs ~0.3 s and 80 MB: per batch it dominated the step)."""
+        cached = self._order
+        if cached is None or cached[0] != epoch:
+            cached = (epoch, np.random.default_rng([self.seed, epoch]).permutation(len(self.data)))
+            self._order = cached
+        return cached[1]
 
     def rows(self, position: Position) -> np.ndarray:
         epoch, index = position
-        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.data))
-        return order[index * self.batch_size : (index + 1) * self.batch_size]
+        return self.order(epoch)[index * self.batch_size : (index + 1) * self.batch_size]
 
     def next_position(self, position: Position) -> Position:
         epoch, index = position

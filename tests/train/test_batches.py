@@ -41,3 +41,18 @@ def test_no_annotator_vocabulary_gives_unknown_ids():
     encoded = encode_comparisons(_data(), GroupSchema(("country",), (("NG",),)), annotators=())
     assert encoded.annotator_ids.dtype == np.int32 and not encoded.annotator_ids.any()
     np.testing.assert_array_equal(encoded.group_ids[:, 0], [1 if i % 4 == 0 else 0 for i in range(12)])
+
+
+def test_batch_rows_walk_each_epochs_permutation_computed_once():
+    from pluralrm.train.batches import BatchStream
+
+    schema = GroupSchema(("country",), (("MX", "NG"),))
+    encoded = encode_comparisons(_data(), schema, annotators=())
+    stream = BatchStream(encoded, HashingFeaturizer(num_buckets=64, max_length=16, buckets=(16,)), 5, seed=3)
+    for epoch in (0, 1, 0):
+        expected = np.random.default_rng([3, epoch]).permutation(12)
+        first = stream.order(epoch)
+        got = np.concatenate([stream.rows((epoch, i)) for i in range(stream.batches_per_epoch)])
+        np.testing.assert_array_equal(got, expected[:10])  # 2 full batches; the last 2 rows wait
+        assert stream.order(epoch) is first  # not recomputed per batch
+    assert stream.next_position((0, 1)) == (1, 0)
