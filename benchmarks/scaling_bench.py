@@ -60,6 +60,23 @@ def peak_mib() -> float:
     return _status_mib("VmHWM")
 
 
+class AnonPeak:
+    """Samples ``RssAnon`` (heap, not file-backed pages) every 20 ms in a thread: the memory a
+    process cannot give back. ``VmHWM`` also counts pages of memory-mapped data files that were
+    read (page cache the kernel reclaims under pressure)."""
+
+    def __init__(self):
+        import threading
+
+        self.peak = _status_mib("RssAnon")
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            self.peak = max(self.peak, _status_mib("RssAnon"))
+            time.sleep(0.02)
+
+
 def base_sets(steps: int, batch: int, run_dir: str, extra=()) -> list[str]:
     return [f"train.steps={steps}", f"train.batch_size={batch}", "train.progress=false", f"train.log_every={steps}",
             "train.group_dropout=0.0", "eval.every=0", "checkpoint.every=0", "schedule.warmup_steps=0",
@@ -188,17 +205,19 @@ def child_train(path: str, steps: int, devices_note: str = "") -> dict:
     from pluralrm.train import fit, load_config
     from pluralrm.train.data import prepare_data
 
+    anon = AnonPeak()
     start = time.perf_counter()
     config = load_config(None, base_sets(steps, 64, str(Path(path).parent / "run"), HASHING + [
         f"data.path={path}", "data.test_size=0.0", "model.head.type=conditioned"]))
     base = rss_mib()
-    data = prepare_data(config.data)
+    data = prepare_data(config.data, cache_dir=Path(path).parent / "run-data")  # as `pluralrm train` does
     loaded, load_seconds = rss_mib(), time.perf_counter() - start
     clock = StepClock()
     fit(config, data.train, None, transform_batch=clock)
     rate, seconds, _ = steady_rate(clock.to_dict(64), min(5, steps - 2))
     return {"rows": len(data.train), "rss_start_mib": base, "rss_loaded_mib": loaded, "load_seconds": load_seconds,
-            "rss_end_mib": rss_mib(), "peak_mib": peak_mib(), "cmp_per_s": rate}
+            "rss_end_mib": rss_mib(), "peak_mib": peak_mib(), "peak_anon_mib": anon.peak,
+            "rss_file_end_mib": _status_mib("RssFile"), "cmp_per_s": rate}
 
 
 def run_child(args_list: list[str], env: dict | None = None, limit_mib: float = 16 * 1024) -> dict:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,33 +26,11 @@ from pluralrm.errors import CheckpointError
 MAX_JSON_BYTES = 256 << 20
 
 
-def check_directory(root: Path) -> None:
-    """Refuses symlinks leading outside ``root`` and special files anywhere below it."""
+def check_directory(root: Path, allow_link: Callable[[Path], bool] | None = None) -> None:
+    """Refuses symlinks leading outside ``root`` (unless ``allow_link(target)``), broken ones,
+    and special files (devices, FIFOs: a read that never ends) anywhere below it."""
     root = Path(root)
     real_root = root.resolve()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        for name in dirnames + filenames:
-            path = Path(dirpath) / name
-            info = path.lstat()
-            if stat.S_ISLNK(info.st_mode):
-                target = path.resolve()
-                if real_root != target and real_root not in target.parents:
-                    raise CheckpointError(
-                        f"{path} is a symbolic link to {target}, outside {root}; refusing to read it "
-                        "(copy the files into the directory instead)"
-                    )
-            elif not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
-                raise CheckpointError(f"{path} is not a regular file or directory; refusing to read it")
-
-
-def check_pretrained_directory(root: Path) -> None:
-    """:func:`check_directory` for a Hugging Face model directory, which may be a hub-cache
-    snapshot: there, files are symlinks to ``../../blobs/<hash>`` of the same repository, and
-    those (regular files, in that ``blobs`` folder) are allowed. Anything else that leaves the
-    directory, and special files (devices, FIFOs: a read that never ends), are refused."""
-    root = Path(root)
-    real_root = root.resolve()
-    blobs = real_root.parents[1] / "blobs" if len(real_root.parents) > 1 else None
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         for name in dirnames + filenames:
             path = Path(dirpath) / name
@@ -59,11 +38,10 @@ def check_pretrained_directory(root: Path) -> None:
             if stat.S_ISLNK(info.st_mode):
                 target = path.resolve()
                 inside = real_root == target or real_root in target.parents
-                cached = blobs is not None and target.parent == blobs
-                if not (inside or cached):
+                if not (inside or (allow_link is not None and allow_link(target))):
                     raise CheckpointError(
-                        f"{path} is a symbolic link to {target}, outside {root} (and not a hub-cache blob); "
-                        "refusing to read it (copy the files into the directory instead)"
+                        f"{path} is a symbolic link to {target}, outside {root}; refusing to read it "
+                        "(copy the files into the directory instead)"
                     )
                 try:
                     info = target.stat()
@@ -71,6 +49,15 @@ def check_pretrained_directory(root: Path) -> None:
                     raise CheckpointError(f"{path} is a broken symbolic link (to {target})") from None
             if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
                 raise CheckpointError(f"{path} is not a regular file or directory; refusing to read it")
+
+
+def check_pretrained_directory(root: Path) -> None:
+    """:func:`check_directory` for a Hugging Face model directory, which may be a hub-cache
+    snapshot: there, files are symlinks to ``../../blobs/<hash>`` of the same repository, and
+    those are allowed."""
+    real_root = Path(root).resolve()
+    blobs = real_root.parents[1] / "blobs" if len(real_root.parents) > 1 else None
+    check_directory(root, allow_link=lambda target: blobs is not None and target.parent == blobs)
 
 
 def read_json(path: Path, max_bytes: int = MAX_JSON_BYTES) -> Any:

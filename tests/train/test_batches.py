@@ -56,3 +56,14 @@ def test_batch_rows_walk_each_epochs_permutation_computed_once():
         np.testing.assert_array_equal(got, expected[:10])  # 2 full batches; the last 2 rows wait
         assert stream.order(epoch) is first  # not recomputed per batch
     assert stream.next_position((0, 1)) == (1, 0)
+
+
+def test_texts_are_gathered_chunk_by_chunk_in_row_order():
+    from pluralrm.train.batches import take_texts
+
+    texts = [f"t{i}" for i in range(50)]
+    chunked = pa.chunked_array([texts[:7], texts[7:8], texts[8:30], texts[30:]])
+    rows = np.array([49, 0, 7, 8, 29, 30, 3, 3, 48])
+    assert take_texts(chunked, rows) == [texts[i] for i in rows]
+    assert take_texts(pa.chunked_array([texts]), rows) == [texts[i] for i in rows]
+    assert take_texts(texts, rows) == [texts[i] for i in rows]
