@@ -7,12 +7,11 @@ is either the complete result or untouched. A non-empty ``--out`` is refused unl
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from pluralrm.atomic import atomic_path
 
 # flag -> SocietyConfig field; each flag defaults to None ("not given") so presets can be overridden
 _FLAGS: dict[str, tuple[str, type, str]] = {
@@ -80,12 +79,7 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     console = Console(stderr=True)
     start = time.perf_counter()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the result should not be
-    try:
+    with atomic_path(out, directory=True) as tmp:  # an existing --out is replaced only once complete
         if config.comparisons >= _LARGE:
             from rich.progress import Progress
 
@@ -101,29 +95,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             result = generate(config)
             result.save(tmp)
-        _move_into_place(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     elapsed = time.perf_counter() - start
     if not args.quiet:
         result.print_summary(Console())
     print(f"wrote {config.comparisons:,} comparisons to {out} in {elapsed:.1f} s", file=sys.stdout)
     return 0
-
-
-def _move_into_place(tmp: Path, out: Path) -> None:
-    """Renames the finished ``tmp`` to ``out``; an existing ``out`` is moved aside first and
-    removed only after the rename succeeded."""
-    old = None
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-        os.rename(out, old / "previous")
-    try:
-        os.rename(tmp, out)
-    except OSError:
-        if old is not None:
-            os.rename(old / "previous", out)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

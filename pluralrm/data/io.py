@@ -130,7 +130,7 @@ def save(dataset, path: str | Path, format: str | None = None) -> Path:
         raise ConfigError(f"format must be one of {FORMATS}, got {fmt!r}")
     from pluralrm.atomic import atomic_path
 
-    with atomic_path(path, directory=False) as tmp:  # nothing appears under path if writing fails
+    with atomic_path(path) as tmp:  # nothing appears under path if writing fails
         if fmt == "hf":
             dataset.save_to_disk(str(tmp))
         elif fmt == "parquet":

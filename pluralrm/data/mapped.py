@@ -13,7 +13,6 @@ Row numbers in errors are the file's own (a chunk's rows are offset by the rows 
 """
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -94,18 +93,18 @@ def load_mapped(
 
 def _write_stream(path: Path, tables, source: Path | None = None) -> None:
     """Writes tables (one schema, cast to the first's) as an Arrow IPC stream, atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    writer = None
-    try:
-        for table in tables:
-            if writer is None:
-                schema = table.schema
-                writer = pa.ipc.new_stream(str(tmp), schema)
-            writer.write_table(table.cast(schema))
-    finally:
-        if writer is not None:
-            writer.close()
-    if writer is None:
-        raise DataError("has no rows", file=str(source or path))
-    os.replace(tmp, path)
+    from pluralrm.atomic import atomic_path
+
+    with atomic_path(path) as tmp:  # a failed or interrupted write leaves nothing behind
+        writer = None
+        try:
+            for table in tables:
+                if writer is None:
+                    schema = table.schema
+                    writer = pa.ipc.new_stream(str(tmp), schema)
+                writer.write_table(table.cast(schema))
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:
+            raise DataError("has no rows", file=str(source or path))

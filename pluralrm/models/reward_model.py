@@ -418,7 +418,7 @@ def write_model_metadata(path: Path, config, schema, featurizer, annotators, tem
 def store_temperatures(path: str | Path, temperatures: Mapping[str, float]) -> None:
     """Stores per-group temperatures in a model or run directory's ``model.json`` (atomically);
     ``RewardModel.load`` then applies them in ``predict``/``predict_preference``."""
-    import os
+    from pluralrm.models.run_checkpoint import write_json_atomic
 
     meta_path = Path(path) / "model.json"
     meta = read_json(meta_path, max_bytes=16 << 20)
@@ -426,9 +426,7 @@ def store_temperatures(path: str | Path, temperatures: Mapping[str, float]) -> N
     if bad:
         raise ConfigError(f"temperatures must be positive and finite, got {bad}")
     meta["temperatures"] = {str(k): float(v) for k, v in temperatures.items()}
-    tmp = meta_path.with_name("model.json.tmp")
-    tmp.write_text(json.dumps(meta, indent=1))
-    os.replace(tmp, meta_path)
+    write_json_atomic(meta_path, meta)
 
 
 def read_model_metadata(path: Path):

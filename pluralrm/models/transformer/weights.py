@@ -147,13 +147,12 @@ def from_pretrained(
     family_name, config = load_config(directory)
     family = FAMILIES[family_name]
     dtype = resolve_dtype(dtype)
-    _check_declared_size(family, config, dtype, directory)
+    _check_declared_size(family, config, dtype, with_lm_head, directory)
     abstract_model = nnx.eval_shape(
         lambda: family.build(config, dtype=dtype, remat=remat, with_lm_head=with_lm_head, rngs=nnx.Rngs(0))
     )
     graphdef, abstract = nnx.split(abstract_model)
     params = dict(nnx.to_flat_state(abstract))
-    _check_size(params, directory)
     layout = family.layout(config, with_lm_head)
     _check_layout_covers(layout, params)
     shardings = _flat_shardings(abstract, mesh) if mesh is not None else {}
@@ -168,16 +167,18 @@ def from_pretrained(
     return nnx.merge(graphdef, state)
 
 
-def _check_declared_size(family: Any, config: Any, dtype: Any, directory: Path) -> None:
+def _check_declared_size(family: Any, config: Any, dtype: Any, with_lm_head: bool, directory: Path) -> None:
     """Refuses a config.json whose model would not fit in memory, before anything is read or
-    built: the size is extrapolated from abstract builds of one and two layers (so a config of
-    a billion layers costs two tiny traces, not a billion)."""
+    built: the size is extrapolated from abstract builds of one and two layers (exact, since
+    layers are alike; a config of a billion layers costs two tiny traces, not a billion)."""
     import dataclasses
+
+    from pluralrm.models.artefacts import memory_limit_bytes
 
     def size(layers: int) -> float:
         per_layer = {"sliding_windows": config.sliding_windows[:layers]} if getattr(config, "sliding_windows", ()) else {}
         small = dataclasses.replace(config, num_layers=layers, **per_layer)
-        abstract = nnx.eval_shape(lambda: family.build(small, dtype=dtype, remat=False, with_lm_head=False,
+        abstract = nnx.eval_shape(lambda: family.build(small, dtype=dtype, remat=False, with_lm_head=with_lm_head,
                                                        rngs=nnx.Rngs(0)))
         return float(sum(float(np.prod(x.shape, dtype=np.float64)) * np.dtype(x.dtype).itemsize
                          for x in jax.tree.leaves(nnx.state(abstract))))
@@ -187,18 +188,6 @@ def _check_declared_size(family: Any, config: Any, dtype: Any, directory: Path) 
         total = one + (size(2) - one) * (int(config.num_layers) - 1)
     except (ValueError, TypeError, OverflowError, MemoryError) as e:
         raise CheckpointError(f"{directory / 'config.json'}: the model it declares cannot be built ({e})") from None
-    _refuse_over_limit(total, directory)
-
-
-def _check_size(params: dict[tuple, Any], directory: Path) -> None:
-    """The same check on the full abstract parameters (exact, with the LM head if loaded)."""
-    total = sum(float(np.prod(v.shape, dtype=np.float64)) * np.dtype(v.dtype).itemsize for v in params.values())
-    _refuse_over_limit(total, directory)
-
-
-def _refuse_over_limit(total: float, directory: Path) -> None:
-    from pluralrm.models.artefacts import memory_limit_bytes
-
     limit = memory_limit_bytes()
     if total > limit:
         raise CheckpointError(
