@@ -255,16 +255,23 @@ CONDITIONING = (
 )
 
 
-def _training_settings(path: Path | None) -> tuple[float, str, float, float | None]:
-    """(group_dropout, loss type, margin, tie_param) of a run's config.yaml, else the defaults."""
-    from pluralrm.train.config import LoopConfig, LossConfig, load_config
+# The trainer's defaults (LoopConfig.group_dropout, LossConfig.type/margin/tie_param), for a model
+# directory that records no objective (one saved with RewardModel.save); tests/test_explain.py
+# checks they still equal pluralrm.train.config's, which this layer does not import.
+DEFAULT_OBJECTIVE: dict[str, Any] = {"group_dropout": 0.1, "loss": "bradley_terry", "margin": 0.0, "tie_param": None}
 
-    if path is not None and (path / "config.yaml").is_file():
-        config = load_config(str(path / "config.yaml"))
-        loop, loss = config.train, config.loss
-    else:
-        loop, loss = LoopConfig(), LossConfig()
-    return loop.group_dropout, loss.type, loss.margin, loss.tie_param
+
+def _training_settings(path: Path | None) -> tuple[float, str, float, float | None]:
+    """(group_dropout, loss type, margin, tie_param) the model was trained with: the
+    ``"objective"`` entry the trainer writes into a run's ``model.json``, else the defaults."""
+    from pluralrm.untrusted import read_json
+
+    objective = dict(DEFAULT_OBJECTIVE)
+    if path is not None and (path / "model.json").is_file():
+        recorded = read_json(path / "model.json", max_bytes=16 << 20).get("objective") or {}
+        objective.update({k: v for k, v in recorded.items() if k in objective})
+    return (float(objective["group_dropout"]), str(objective["loss"]), float(objective["margin"]),
+            None if objective["tie_param"] is None else float(objective["tie_param"]))
 
 
 def group_value_weights(
@@ -285,7 +292,7 @@ def group_value_weights(
       seed: seed of the resampling.
       level: coverage of the intervals.
       group_dropout: the training group-dropout rate the refit objective averages over; by
-        default the run's (from its config.yaml), else the trainer's default.
+        default the run's (recorded in its model.json by the trainer), else the trainer's default.
 
     Returns:
       ValueWeightTable. Intervals are percentile intervals of B refits of the group weights

@@ -1,5 +1,6 @@
 """pluralrm.explain: exact per-value decomposition of reward gaps, the G×K weight table, its
 bootstrap intervals and plot."""
+import json
 import sys
 from pathlib import Path
 
@@ -157,6 +158,9 @@ def test_bootstrap_intervals_contain_the_estimate_and_narrow_with_more_data(tmp_
     config = load_config(None, [*frozen_overrides(table, "values", 300), "model.head.num_values=6",
                                 "model.head.hidden_dim=16", f"run_dir={tmp_path / 'run'}", "eval.every=0"])
     model, _ = fit(config, data)
+    objective = json.loads((tmp_path / "run" / "model.json").read_text())["objective"]
+    assert objective == {"group_dropout": config.train.group_dropout, "loss": config.loss.type,
+                         "margin": config.loss.margin, "tie_param": config.loss.tie_param}
     annotators = sorted(set(data["annotator_id"]))
     quarter = set(annotators[::4])
     few = data.select([i for i, a in enumerate(data["annotator_id"]) if a in quarter])
@@ -170,6 +174,26 @@ def test_bootstrap_intervals_contain_the_estimate_and_narrow_with_more_data(tmp_
     width = {k: np.nanmean(t.upper - t.lower) for k, t in tables.items()}
     # a quarter of the annotators: intervals about twice as wide (sqrt(4)); allow sampling noise
     assert width["all"] < 0.75 * width["quarter"], width
+
+
+def test_refit_objective_comes_from_model_json_not_the_training_config(tmp_path):
+    """explain sits below train: it reads the objective the trainer recorded in model.json, and
+    its fallback equals the trainer's defaults (which it cannot import)."""
+    from pluralrm.explain import DEFAULT_OBJECTIVE, _training_settings
+    from pluralrm.models.reward_model import write_model_metadata
+    from pluralrm.train.config import LoopConfig, LossConfig
+
+    loop, loss = LoopConfig(), LossConfig()
+    assert DEFAULT_OBJECTIVE == {"group_dropout": loop.group_dropout, "loss": loss.type,
+                                 "margin": loss.margin, "tie_param": loss.tie_param}
+    model = random_model()
+    write_model_metadata(tmp_path, model.config, model.schema, model.featurizer, model.annotators, {},
+                         {"group_dropout": 0.3, "loss": "davidson", "margin": 0.5, "tie_param": 0.2})
+    assert _training_settings(tmp_path) == (0.3, "davidson", 0.5, 0.2)
+    (tmp_path / "config.yaml").write_text("train:\n  group_dropout: 0.7\n")  # ignored: not read
+    assert _training_settings(tmp_path)[0] == 0.3
+    write_model_metadata(tmp_path, model.config, model.schema, model.featurizer, model.annotators, {})
+    assert _training_settings(tmp_path) == (0.1, "bradley_terry", 0.0, None)
 
 
 def test_calibrated_temperature_divides_the_gap_not_the_contributions():

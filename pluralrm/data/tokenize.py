@@ -57,7 +57,7 @@ class TokenizerFeaturizer:
     _tokenizer: Any = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        from pluralrm.models.transformer.presets import model_family, read_config, resolve_pretrained
+        from pluralrm.pretrained import model_family, read_config, resolve_pretrained
 
         if self.max_length < 4:
             raise ConfigError(f"tokenizer max_length must be >= 4, got {self.max_length}")

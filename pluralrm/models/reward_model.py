@@ -401,8 +401,14 @@ class RewardModel:
 
 
 # ---------------------------------------------------------------------- metadata I/O
-def write_model_metadata(path: Path, config, schema, featurizer, annotators, temperatures) -> None:
-    """model.json, schema.json and annotators.json of a model directory."""
+def write_model_metadata(path: Path, config, schema, featurizer, annotators, temperatures,
+                         objective: Mapping[str, Any] | None = None) -> None:
+    """model.json, schema.json and annotators.json of a model directory.
+
+    ``objective`` (the trainer passes it): the training objective's settings that later
+    analyses need without reading the training config (``group_dropout``, ``loss``, ``margin``,
+    ``tie_param``; ``pluralrm.explain``'s weight refits), stored as model.json's ``"objective"``.
+    """
     meta = {
         "format": MODEL_FORMAT,
         "version": MODEL_VERSION,
@@ -410,6 +416,8 @@ def write_model_metadata(path: Path, config, schema, featurizer, annotators, tem
         "featurizer": featurizer.to_config(),
         "temperatures": dict(temperatures),
     }
+    if objective is not None:
+        meta["objective"] = dict(objective)
     (path / "model.json").write_text(json.dumps(meta, indent=1))
     schema.save(path / "schema.json")
     (path / "annotators.json").write_text(json.dumps(list(annotators)))

@@ -147,7 +147,9 @@ def fit(
     if jax.process_index() == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(config_to_yaml(config))
-        write_model_metadata(run_dir, config.model, schema, model.featurizer, annotators, {})
+        objective = {"group_dropout": config.train.group_dropout, "loss": config.loss.type,
+                     "margin": config.loss.margin, "tie_param": config.loss.tie_param}
+        write_model_metadata(run_dir, config.model, schema, model.featurizer, annotators, {}, objective)
 
     checkpoints = RunCheckpoints(run_dir, config.checkpoint, config.eval.mode)
     metrics_log = MetricsLog(run_dir)

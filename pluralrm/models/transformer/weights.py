@@ -27,7 +27,7 @@ from pluralrm.errors import CheckpointError, ConfigError
 from pluralrm.models.transformer.decoder import DecoderConfig, DecoderModel, decoder_layout
 from pluralrm.models.transformer.encoder import EncoderConfig, EncoderModel, encoder_layout
 from pluralrm.models.transformer.layout import Layout
-from pluralrm.models.transformer.presets import model_family, read_config, resolve_pretrained
+from pluralrm.pretrained import model_family, read_config, resolve_pretrained
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
 MAX_REPORTED = 20
