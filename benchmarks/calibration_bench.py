@@ -78,7 +78,7 @@ def alpha_benchmark(raters: int, units: int, rows: int, oracle: bool) -> None:
 
 def bootstrap_benchmark(rows: int, replicates: int) -> None:
     from pluralrm.calibration import metrics
-    from pluralrm.calibration.fidelity import retention_terms, retention_ratio
+    from pluralrm.calibration.fidelity import retention_ratio, retention_terms
     from pluralrm.calibration.stats import bootstrap_sums, cluster_sums
     from pluralrm.calibration.votes import GroupRates
 

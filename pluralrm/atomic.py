@@ -15,12 +15,14 @@ removed and whatever was at the name before is left untouched::
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 def temporary_sibling(path: Path, tag: str = "tmp") -> Path:
@@ -71,6 +73,17 @@ def atomic_entries(out_dir: str | Path) -> Iterator[Path]:
             _replace(entry, out_dir / entry.name)
     finally:
         _remove(stage)
+
+
+def write_json_atomic(path: str | Path, data: Any, indent: int | None = 1) -> None:
+    """Writes ``data`` as JSON to ``path`` through :func:`atomic_path`, fsynced before the rename,
+    so a crash leaves either the old file or the new one (never a torn one, never a stray
+    temporary: the temporary has a unique name and is removed on error)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=indent)
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
 def _replace(tmp: Path, path: Path) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pluralrm.errors import CheckpointError
+
 # The directory and JSON checks live in the neutral pluralrm.untrusted (the data layer needs them
 # for pretrained directories); re-exported here for the loaders that import them from this module.
 from pluralrm.untrusted import MAX_JSON_BYTES, check_directory, check_pretrained_directory, read_json

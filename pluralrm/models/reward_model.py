@@ -426,7 +426,7 @@ def write_model_metadata(path: Path, config, schema, featurizer, annotators, tem
 def store_temperatures(path: str | Path, temperatures: Mapping[str, float]) -> None:
     """Stores per-group temperatures in a model or run directory's ``model.json`` (atomically);
     ``RewardModel.load`` then applies them in ``predict``/``predict_preference``."""
-    from pluralrm.models.run_checkpoint import write_json_atomic
+    from pluralrm.atomic import write_json_atomic
 
     meta_path = Path(path) / "model.json"
     meta = read_json(meta_path, max_bytes=16 << 20)

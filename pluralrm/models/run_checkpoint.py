@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
-import os
 from pathlib import Path
-from typing import Any
 
+from pluralrm.atomic import write_json_atomic  # noqa: F401  (re-exported: the one atomic JSON writer)
 from pluralrm.errors import CheckpointError
 
 
@@ -33,16 +31,6 @@ def directory_manifest(root: Path) -> dict[str, list]:
         if path.is_file() and not path.is_symlink():
             out[str(path.relative_to(root))] = [path.stat().st_size, file_sha256(path)]
     return out
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Writes JSON to a temporary name in the same directory, fsyncs, then renames."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def checkpoint_steps(run_dir: Path) -> list[int]:
@@ -128,9 +116,9 @@ def load_from_run(cls, run_dir: Path, which: str | int = "best"):
     """A RewardModel with the parameters of one checkpoint of a run (see module docstring)."""
     import jax
     import orbax.checkpoint as ocp
+    from flax import nnx
 
     from pluralrm.models.artefacts import check_declared_size
-
     from pluralrm.models.reward_model import (
         _abstract,
         _saved_state,
@@ -138,7 +126,6 @@ def load_from_run(cls, run_dir: Path, which: str | int = "best"):
         check_tree_shapes,
         read_model_metadata,
     )
-    from flax import nnx
 
     config, schema, featurizer, annotators, temperatures = read_model_metadata(run_dir)
     step = select_step(run_dir, which)

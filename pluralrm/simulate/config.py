@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 from collections.abc import Mapping
@@ -118,6 +119,12 @@ class SocietyConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         return json.loads(json.dumps(d))  # tuples -> lists, a plain JSON value
+
+    def fingerprint(self) -> str:
+        """A short content hash of the config (the generated data are a function of it); the
+        ``datasets`` fingerprint of a society's table, so caches keyed on it follow the config."""
+        text = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], source: str = "society config") -> "SocietyConfig":

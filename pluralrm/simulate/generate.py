@@ -1,8 +1,6 @@
 """``generate(config)``: draws a society, its items and every annotator's choice, vectorised."""
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 
 import numpy as np
@@ -106,14 +104,13 @@ def generate(config: SocietyConfig | None = None, *, progress: Callable[[str], N
     step("texts")
     columns = _text_columns(config, pop, writer, items, truth, rng["texts"])
     columns["label"] = pa.array(np.where(outcome == 2, 0.5, 1.0))
-    data = make_dataset(columns, config, pop, truth, fingerprint=config_fingerprint(config))
+    data = make_dataset(columns, config, pop, truth, fingerprint=config.fingerprint())
     return SimulationResult(data=data, truth=truth, config=config)
 
 
 def config_fingerprint(config: SocietyConfig) -> str:
-    """A short content hash of the config (the data are a function of it)."""
-    text = json.dumps(config.to_dict(), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    """``config.fingerprint()`` (kept for callers of the old name)."""
+    return config.fingerprint()
 
 
 def _draw_items(config: SocietyConfig, pop: Population, rng: np.random.Generator) -> dict:

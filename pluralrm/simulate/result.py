@@ -89,8 +89,6 @@ class SimulationResult:
         """Reads a directory written by :meth:`save` (or ``pluralrm simulate --out``)."""
         import datasets
 
-        from pluralrm.simulate.generate import config_fingerprint
-
         directory = Path(directory)
         missing = [f for f in FILES if not (directory / f).is_file()]
         if missing:
@@ -109,7 +107,7 @@ class SimulationResult:
         if table.num_rows != len(truth.row_item):
             raise DataError(f"data has {table.num_rows} rows but the truth describes {len(truth.row_item)}; "
                             "the directory mixes two simulations", file=str(directory))
-        return cls(data=datasets.Dataset(table, fingerprint=config_fingerprint(config)), truth=truth,
+        return cls(data=datasets.Dataset(table, fingerprint=config.fingerprint()), truth=truth,
                    config=config)
 
     def equals(self, other: "SimulationResult") -> bool:

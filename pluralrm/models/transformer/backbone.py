@@ -17,8 +17,8 @@ from jax.sharding import Mesh
 from pluralrm.errors import ConfigError
 from pluralrm.models.transformer.decoder import DecoderModel
 from pluralrm.models.transformer.pooling import POOLINGS, pool
-from pluralrm.pretrained import resolve_pretrained
 from pluralrm.models.transformer.weights import DTYPES, TransformerModel, from_pretrained
+from pluralrm.pretrained import resolve_pretrained
 
 if TYPE_CHECKING:
     from pluralrm.data.tokenize import TokenizerFeaturizer
