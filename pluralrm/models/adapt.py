@@ -35,10 +35,11 @@ import numpy as np
 from flax import nnx
 
 from pluralrm.errors import ConfigError
+from pluralrm.models.compiled import pad_rows, padded_size
 from pluralrm.models.heads import MixtureHead, PerGroupHead
 from pluralrm.models.reward_model import RewardModel
 
-_HIDDEN_FN = "adapt_pair_hidden"  # key of the jitted trunk pass in RewardModel._jitted
+_HIDDEN_FN = "adapt_pair_hidden"  # key of the jitted trunk pass (RewardModel.jitted)
 PRIORS = ("empirical", "training")
 _MIN_VARIANCE = 1e-6  # floor of the empirical prior variance (no division by zero)
 
@@ -57,33 +58,20 @@ class AdaptedAnnotator:
         return _annotator_probability(self.model, self.group, self.params, prompts, a, b)
 
 
-def _padded_size(n: int) -> int:
-    """The power of two >= n (>= 1): few distinct shapes to compile."""
-    return 1 << max(n - 1, 0).bit_length()
-
-
-def _pad(x: np.ndarray, size: int) -> np.ndarray:
-    return np.concatenate([x, np.zeros((size - len(x),) + x.shape[1:], x.dtype)]) if len(x) < size else x
+def _trunk_pass(net, inputs) -> tuple[jax.Array, jax.Array]:
+    f_c, f_r = net.pair_features(inputs)
+    return net.head.hidden(f_c), net.head.hidden(f_r)
 
 
 def _pair_hidden(model: RewardModel, prompts, a, b) -> tuple[jax.Array, jax.Array]:
     """Trunk activations ``[N, H]`` of both sides, computed once (everything frozen)."""
     from pluralrm.data.featurize import pair_inputs
 
-    fn = model._jitted.get(_HIDDEN_FN)
-    if fn is None:
-        graphdef, _ = nnx.split(model.net)
-
-        def run(state, inputs):
-            net = nnx.merge(graphdef, state)
-            f_c, f_r = net.pair_features(inputs)
-            return net.head.hidden(f_c), net.head.hidden(f_r)
-
-        fn = model._jitted[_HIDDEN_FN] = jax.jit(run)
+    fn = model.jitted(_HIDDEN_FN, _trunk_pass)
     n = len(prompts)
     inputs = pair_inputs(model.featurizer, list(prompts), list(a), list(b))
-    size = _padded_size(n)
-    h_c, h_r = fn(nnx.state(model.net), {k: jnp.asarray(_pad(v, size)) for k, v in inputs.items()})
+    size = padded_size(n)
+    h_c, h_r = fn(nnx.state(model.net), {k: jnp.asarray(pad_rows(v, size)) for k, v in inputs.items()})
     return h_c[:n], h_r[:n]
 
 
@@ -209,15 +197,15 @@ def adapt_annotator(
     params = jnp.zeros(precision.shape, jnp.float32)
     n = len(prompts)
     if n:
-        size = _padded_size(n)
+        size = padded_size(n)
         label = np.ones(n) if labels is None else np.asarray(labels, np.float64)
         h_c, h_r = _pair_hidden(model, prompts, chosen, rejected)
         group_ids = model.encode_groups(group, size, fallback="pooled")
         graphdef, state = nnx.split(head)
-        params = _fit(graphdef, state, params, jnp.asarray(_pad(np.asarray(h_c), size)),
-                      jnp.asarray(_pad(np.asarray(h_r), size)), jnp.asarray(group_ids),
-                      jnp.asarray(_pad(label.astype(np.float32), size)),
-                      jnp.asarray(_pad(np.ones(n, np.float32), size)), jnp.asarray(precision),
+        params = _fit(graphdef, state, params, jnp.asarray(pad_rows(np.asarray(h_c), size)),
+                      jnp.asarray(pad_rows(np.asarray(h_r), size)), jnp.asarray(group_ids),
+                      jnp.asarray(pad_rows(label.astype(np.float32), size)),
+                      jnp.asarray(pad_rows(np.ones(n, np.float32), size)), jnp.asarray(precision),
                       jnp.float32(learning_rate), int(steps))
     return AdaptedAnnotator(model, group, np.asarray(params), n)
 

@@ -18,22 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
 from pluralrm.data.embeddings import EmbeddingTable, pair_key
 from pluralrm.data.featurize import Featurizer, register_featurizer
+from pluralrm.models.compiled import jit_over_state, pad_rows
 
 
 def _embed_fn(backbone: nnx.Module) -> Callable[[dict], np.ndarray]:
-    graphdef, state = nnx.split(backbone)
-
-    @jax.jit
-    def run(state, inputs):
-        return nnx.merge(graphdef, state).features(inputs)
-
+    run = jit_over_state(backbone, lambda module, inputs: module.features(inputs))
+    state = nnx.state(backbone)
     return lambda inputs: np.asarray(run(state, {k: jnp.asarray(v) for k, v in inputs.items()}), np.float32)
 
 
@@ -51,9 +47,8 @@ def embed_pairs(
     for start in range(0, len(prompts), batch_size):
         stop = min(start + batch_size, len(prompts))
         inputs = featurizer(list(prompts[start:stop]), list(responses[start:stop]))
-        pad = batch_size - (stop - start)
-        if pad:  # one compiled shape per length bucket, not per batch size
-            inputs = {k: np.concatenate([v, np.zeros((pad,) + v.shape[1:], v.dtype)]) for k, v in inputs.items()}
+        # one compiled shape per length bucket, not per batch size
+        inputs = {k: pad_rows(v, batch_size) for k, v in inputs.items()}
         out.append(embed(inputs)[: stop - start])
         if progress is not None:
             progress(stop, len(prompts))

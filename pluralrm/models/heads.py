@@ -32,6 +32,7 @@ import numpy as np
 from flax import nnx
 
 from pluralrm.losses import probit_scale
+from pluralrm.models.compiled import padded_size
 from pluralrm.models.config import HeadConfig
 
 Array = jax.Array
@@ -96,7 +97,7 @@ def tree_sum(x: Array) -> Array:
     ``all_groups(...)[:, g]`` bitwise equal to the per-row call.
     """
     n = x.shape[-1]
-    width = 1 << max(n - 1, 0).bit_length()
+    width = padded_size(n)
     if width != n:
         x = jnp.concatenate([x, jnp.zeros(x.shape[:-1] + (width - n,), x.dtype)], axis=-1)
     while x.shape[-1] > 1:

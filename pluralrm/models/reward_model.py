@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from pluralrm.data.schema import GroupSchema
 from pluralrm.errors import CheckpointError, ConfigError, DataError
 from pluralrm.models.artefacts import check_declared_size, check_directory, read_json
 from pluralrm.models.backbones import build_backbone
+from pluralrm.models.compiled import jit_over_state, pad_rows, padded_size
 from pluralrm.models.config import ModelConfig
 from pluralrm.models.heads import GroupTable, Head, PairGap, build_head
 
@@ -112,7 +113,8 @@ def build_net(
     return RewardNet(backbone, head), featurizer
 
 
-def _saved_state(net: RewardNet) -> nnx.State:
+def saved_state(net: RewardNet) -> nnx.State:
+    """The variables a saved model stores (parameters and group tables), for save and restore."""
     return nnx.state(net, nnx.Any(nnx.Param, GroupTable))
 
 
@@ -156,7 +158,7 @@ class RewardModel:
         with atomic_entries(path) as stage:  # an interrupted save leaves the previous model intact
             write_model_metadata(stage, self.config, self.schema, self.featurizer, self.annotators, self.temperatures)
             with ocp.StandardCheckpointer() as ckpt:
-                ckpt.save(stage / "weights", _saved_state(self.net).to_pure_dict())
+                ckpt.save(stage / "weights", saved_state(self.net).to_pure_dict())
         return path
 
     @classmethod
@@ -326,23 +328,22 @@ class RewardModel:
         return probs, self.group_labels
 
     # ------------------------------------------------------------------ batching machinery
+    def jitted(self, key: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``jit_over_state(self.net, fn)``: a jitted pure function ``(nnx.state(self.net), *args)
+        -> fn(net, *args)``, built on the first call with ``key`` and kept with the model (so
+        callers such as few-shot adaptation compile their passes once per model)."""
+        if key not in self._jitted:
+            self._jitted[key] = jit_over_state(self.net, fn)
+        return self._jitted[key]
+
     def _fn(self, name: str):
-        """A jitted pure function of (state, ...) for one RewardNet method, built once."""
-        if name not in self._jitted:
-            graphdef, _ = nnx.split(self.net)
-            method = getattr(RewardNet, name)
-
-            def run(state, *args):
-                return method(nnx.merge(graphdef, state), *args)
-
-            self._jitted[name] = jax.jit(run)
-        return self._jitted[name]
+        """The jitted pure function of (state, ...) for one RewardNet method, built once."""
+        return self.jitted(name, getattr(RewardNet, name))
 
     def _batches(self, n: int):
         for start in range(0, n, self.batch_size):
             stop = min(start + self.batch_size, n)
-            # pad the batch to a power of two (<= batch_size): few distinct shapes to compile
-            padded = min(self.batch_size, 1 << max(stop - start - 1, 0).bit_length())
+            padded = padded_size(stop - start, cap=self.batch_size)
             yield start, stop, padded
 
     def _run_single(self, method, prompts, responses, group_ids) -> np.ndarray:
@@ -352,7 +353,7 @@ class RewardModel:
             inputs = _pad_batch(self.featurizer(prompts[start:stop], responses[start:stop]), padded)
             args = [inputs]
             if group_ids is not None:
-                args.append(_pad_rows(group_ids[start:stop], padded))
+                args.append(pad_rows(group_ids[start:stop], padded))
             out.append(np.asarray(self._fn(method)(state, *args))[: stop - start])
         return np.concatenate(out) if out else np.zeros((0,), np.float32)
 
@@ -371,10 +372,10 @@ class RewardModel:
                 t = temps[None, :, None] if pg.log_weights is not None else temps[None, :]
                 probs = preference_probability(pg, t)
             else:
-                gids = _pad_rows(group_ids[start:stop], padded)
+                gids = pad_rows(group_ids[start:stop], padded)
                 args = [inputs, gids]
                 if annotator_ids is not None:
-                    args.append(_pad_rows(annotator_ids[start:stop], padded))
+                    args.append(pad_rows(annotator_ids[start:stop], padded))
                 pg = self._fn("pair_gap")(state, *args)
                 t = self._row_temperatures(group_ids[start:stop], padded)
                 if pg.log_weights is not None:
@@ -486,7 +487,7 @@ def restore_weights(net: RewardNet, weights: Path) -> None:
 
     if not weights.is_dir():
         raise CheckpointError(f"{weights} is missing: the model directory has no weights")
-    target = _saved_state(net).to_pure_dict()
+    target = saved_state(net).to_pure_dict()
     with ocp.StandardCheckpointer() as ckpt:
         try:
             saved = ckpt.metadata(weights)
@@ -495,7 +496,7 @@ def restore_weights(net: RewardNet, weights: Path) -> None:
         saved_tree = getattr(saved, "item_metadata", saved)
         check_tree_shapes(target, saved_tree, str(weights))
         try:
-            restored = ckpt.restore(weights, jax.tree.map(_abstract, target))
+            restored = ckpt.restore(weights, jax.tree.map(abstract_array, target))
         except Exception as e:
             raise CheckpointError(f"{weights}: cannot restore weights ({e})") from None
     nnx.update(net, restored)
@@ -536,7 +537,8 @@ def _path_name(path) -> str:
     return "/".join(parts)
 
 
-def _abstract(x):
+def abstract_array(x) -> jax.ShapeDtypeStruct:
+    """The shape and dtype of ``x``: Orbax's restore target for it (nothing allocated)."""
     return jax.ShapeDtypeStruct(np.shape(x), jnp.asarray(x).dtype)
 
 
@@ -551,14 +553,10 @@ def _check_lengths(**columns: Sequence[Any]) -> None:
 
 
 def _pad_batch(inputs: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
-    return {k: _pad_rows(v, size) for k, v in inputs.items()}
+    return {k: pad_rows(v, size) for k, v in inputs.items()}
 
 
-def _pad_rows(x: np.ndarray, size: int) -> np.ndarray:
-    if len(x) == size:
-        return x
-    pad = np.zeros((size - len(x),) + x.shape[1:], x.dtype)
-    return np.concatenate([x, pad])
+
 
 
 __all__ = [

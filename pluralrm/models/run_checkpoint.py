@@ -120,11 +120,11 @@ def load_from_run(cls, run_dir: Path, which: str | int = "best"):
 
     from pluralrm.models.artefacts import check_declared_size
     from pluralrm.models.reward_model import (
-        _abstract,
-        _saved_state,
+        abstract_array,
         build_net,
         check_tree_shapes,
         read_model_metadata,
+        saved_state,
     )
 
     config, schema, featurizer, annotators, temperatures = read_model_metadata(run_dir)
@@ -134,7 +134,7 @@ def load_from_run(cls, run_dir: Path, which: str | int = "best"):
         raise CheckpointError(f"{run_dir}: checkpoint {step} is unusable: {problem}")
     check_declared_size(config, schema, len(annotators), run_dir)
     net, _ = build_net(config, schema, len(annotators))
-    target = _saved_state(net).to_pure_dict()
+    target = saved_state(net).to_pure_dict()
     where = str(run_dir / "checkpoints" / str(step) / "model")
     handlers = {"model": ocp.StandardCheckpointHandler()}
     with quiet_orbax(), ocp.CheckpointManager(
@@ -151,7 +151,7 @@ def load_from_run(cls, run_dir: Path, which: str | int = "best"):
         check_tree_shapes(target, getattr(saved, "item_metadata", saved), where)
         try:
             restored = mngr.restore(
-                step, args=ocp.args.Composite(model=ocp.args.StandardRestore(jax.tree.map(_abstract, target)))
+                step, args=ocp.args.Composite(model=ocp.args.StandardRestore(jax.tree.map(abstract_array, target)))
             )["model"]
         except Exception as e:
             raise CheckpointError(f"{where}: cannot restore ({e})") from None

@@ -1,0 +1,97 @@
+"""The README's demo table is a claim CI checks: `make demo`'s training, then every figure of the
+per-group table (Bayes columns and both models' held-out accuracy) against README.md.
+
+Tolerance 0.01. The demo is deterministic on a given build: a fixed society, split seed 0,
+training seed 0, a fixed batch order; two independent runs (the fresh-clone run the README
+quotes, and this branch's run on 2026-12-06, `python -m pluralrm demo --out /tmp/s19/demo0`)
+agreed on every figure to the third decimal. 0.01 leaves room for XLA rounding differences
+between CPU builds while failing a change that degrades any row by more than one point; the
+minority rows rest on 200–300 held-out comparisons, where one point is 2–3 comparisons.
+
+The expected figures live in one place: the README table. Retuning the demo means updating that
+table (with the figures a `make demo` run prints); this test then follows it.
+"""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TOLERANCE = 0.01
+COLUMNS = ("Bayes, knowing the group", "Bayes, ignoring it", "pooled", "conditioned")
+
+
+def readme_table() -> dict[str, dict[str, float]]:
+    """``{short group (e.g. "NG/yo") or "all": {column: figure}}`` from README.md's demo table."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    header = re.search(r"^\| group \(share\) \|(.*)\|\s*$", text, re.M)
+    assert header, "README.md has no demo table (a row starting '| group (share) |')"
+    names = [c.strip() for c in header.group(1).split("|")]
+    assert tuple(names) == COLUMNS, names
+    rows = {}
+    for line in text[header.end():].splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        group = cells[0].split(" (")[0]
+        rows[group] = {name: float(cell) for name, cell in zip(names, cells[1:]) if cell}
+    return rows
+
+
+def test_readme_table_parses():
+    rows = readme_table()
+    assert "all" in rows and len(rows) >= 3
+    assert set(rows["all"]) == {COLUMNS[0], "pooled", "conditioned"}
+
+
+def bayes_columns(short_labels: dict[str, str]) -> dict[str, dict[str, float]]:
+    """The simulator's Bayes accuracies on the demo's held-out split (as the demo defines them)."""
+    from pluralrm.data import split
+    from pluralrm.simulate import load_default
+
+    society = load_default()
+    _, test = split(society.data, by="item", test_size=0.2, seed=0)
+    truth = society.truth
+    row_of = {(i, a): r for r, (i, a) in enumerate(zip(society.data["item_id"], society.data["annotator_id"]))}
+    rows = np.array([row_of[(i, a)] for i, a in zip(test["item_id"], test["annotator_id"])])
+    p_own = truth.p_group[rows, truth.row_group[rows]]
+    groups = truth.row_group[rows]
+    out = {"all": {COLUMNS[0]: float(np.mean(np.maximum(p_own, 1 - p_own)))}}
+    for c, label in enumerate(truth.group_labels):
+        m = groups == c
+        blind = np.where(truth.p_pooled[rows][m] >= 0.5, p_own[m], 1 - p_own[m])
+        out[short_labels[label]] = {COLUMNS[0]: float(np.mean(np.maximum(p_own[m], 1 - p_own[m]))),
+                                    COLUMNS[1]: float(np.mean(blind))}
+    return out
+
+
+@pytest.mark.slow
+def test_demo_reproduces_the_readme_table(tmp_path):
+    expected = readme_table()
+    out = tmp_path / "demo"
+    # exactly what `make demo` runs (`$(PY) -m pluralrm demo --out runs/demo`), in a fresh process
+    subprocess.run([sys.executable, "-m", "pluralrm", "demo", "--out", str(out)], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)
+    measured: dict[str, dict[str, float]] = {}
+    short = {}
+    for head in ("pooled", "conditioned"):
+        summary = json.loads((out / head / "summary.json").read_text())
+        assert summary["steps"] == 1000 and summary["stopped_by"] == "completed"
+        for g in summary["final_eval"]["groups"]:
+            label = g["group"]
+            key = "all" if label == "all" else "/".join(kv.split("=", 1)[1] for kv in label.split(","))
+            short[label] = key
+            measured.setdefault(key, {})[head] = g["accuracy"]
+    for key, figures in bayes_columns(short).items():
+        measured[key].update(figures)
+    off = [
+        f"{group} / {column}: README {figure:.3f}, demo {measured[group][column]:.3f}"
+        for group, row in expected.items()
+        for column, figure in row.items()
+        if abs(measured[group][column] - figure) > TOLERANCE
+    ]
+    assert not off, f"the demo no longer reproduces README.md's table within {TOLERANCE}:\n" + "\n".join(off)
