@@ -68,6 +68,8 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str], cls: type | 
             raise ConfigError(f"override {item!r} is not key=value (e.g. optimizer.lr=3e-4)")
         key, raw = item.split("=", 1)
         key = key.strip()
+        if not key or any(not part.strip() for part in key.split(".")):
+            raise ConfigError(f"override {item!r}: the key before '=' is empty or has an empty part (e.g. optimizer.lr=3e-4)")
         try:
             value = yaml.safe_load(raw)
         except yaml.YAMLError as e:

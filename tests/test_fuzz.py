@@ -209,7 +209,24 @@ def test_fuzz_training_configs(overrides, yaml_doc):
     try:
         load_config(str(path) if path else None, [f"{k}={v}" for k, v in overrides])
     except ConfigError as e:
-        assert str(e), "empty config error"
+        # the message names what was wrong: an override's key (or a part of it: the unknown
+        # section), a key of the YAML document, or the file itself (a document that is not a mapping)
+        names = ({k for k, _ in overrides} | {part for k, _ in overrides for part in k.split(".")}
+                 | {f"{k}={v}" for k, v in overrides} | _keys(yaml_doc))
+        if path is not None:
+            names.add(str(path))
+        message = str(e)
+        assert any(repr(n) in message or (n.strip() and n in message) for n in names), \
+            f"names no field: {message!r} ({names})"
+
+
+def _keys(doc) -> set[str]:
+    """Every mapping key of a JSON-like document, at any depth."""
+    if isinstance(doc, dict):
+        return {str(k) for k in doc} | {k for v in doc.values() for k in _keys(v)}
+    if isinstance(doc, list):
+        return {k for v in doc for k in _keys(v)}
+    return set()
 
 
 def _model_dir() -> Path:
@@ -252,7 +269,7 @@ def test_fuzz_model_metadata(name, content):
     try:
         model = RewardModel.load(target)
     except (CheckpointError, DataError, ConfigError) as e:
-        assert str(e)
+        assert name in str(e) or str(target) in str(e), f"the error names neither {name} nor the directory: {e}"
         return
     scores = model.score(["p"], ["r"])  # what loads must work
     assert np.isfinite(scores).all()

@@ -15,6 +15,7 @@ from pluralrm.calibration.agreement import (
     reliability_matrix,
     value_counts,
 )
+from pluralrm.calibration.alpha import krippendorff_alpha
 from pluralrm.calibration.votes import group_votes
 
 
@@ -35,7 +36,11 @@ def test_reliability_matrix_from_dataset():
                          [0.0, 1.0],
                          [0.5, np.nan]])      # a tie
     np.testing.assert_allclose(m.data, expected)
-    assert krippendorff.alpha(reliability_data=m.data, level_of_measurement="interval") is not None
+    # the matrix is in the layout Krippendorff's alpha takes (raters × units, NaN = no vote): our
+    # alpha on it equals the reference package's, on a matrix with missing votes and a tie
+    oracle = krippendorff.alpha(reliability_data=m.data, level_of_measurement="interval")
+    assert np.isfinite(oracle)
+    assert krippendorff_alpha(m.data, "interval") == pytest.approx(oracle, rel=1e-12)
 
 
 def test_xrr_with_one_vote_per_group_is_cohen_kappa():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from pluralrm.cli import main
-from pluralrm.data import save
+from pluralrm.data import load, save
 from pluralrm.models import RewardModel
 from pluralrm.train import fit
 
@@ -30,7 +30,21 @@ def test_report_from_a_checkpoint(trained, tmp_path):
                  "--out", str(out), "--bootstrap", "50", "--permutations", "20"]) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["settings"]["groups"] == ["country=A", "country=B"]
-    assert report["calibration"] is not None and report["fidelity"] is not None
+    # the calibration section is the model's own predictions scored against the labels (oracle:
+    # the predictions recomputed here), per group and overall
+    calibration = report["calibration"]["columns"]
+    assert calibration["group"] == ["country=A", "country=B", "all"]
+    test = load(str(trained / "test.jsonl"), groups=["country"])
+    p = RewardModel.load(trained / "run").predict(test)
+    assert calibration["rows"] == [sum(c == "A" for c in test["country"]), sum(c == "B" for c in test["country"]), len(test)]
+    assert calibration["accuracy"][-1] == pytest.approx(float(np.mean(p > 0.5)), abs=1e-9)
+    assert calibration["nll"][-1] == pytest.approx(float(-np.mean(np.log(p))), rel=1e-4)
+    # fidelity: per group and overall, a retention exactly where some unit has enough votes from
+    # both sides (these one-vote-per-comparison data have none: no number is made up)
+    fidelity = report["fidelity"]["columns"]
+    assert fidelity["group"] == ["country=A", "country=B", "all"]
+    for units, retention in zip(fidelity["units"], fidelity["retention"]):
+        assert (units > 0) == (retention is not None and np.isfinite(retention)), fidelity
     assert (out / "report.html").read_text().count("data:image/png;base64") >= 3
 
 

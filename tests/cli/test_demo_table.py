@@ -69,6 +69,19 @@ def bayes_columns(short_labels: dict[str, str]) -> dict[str, dict[str, float]]:
     return out
 
 
+def test_readme_bayes_columns_match_the_simulator():
+    """The Bayes columns need no training: checked on every run, not only with the slow tests."""
+    from pluralrm.simulate import load_default
+
+    labels = load_default().truth.group_labels
+    short = {label: "/".join(kv.split("=", 1)[1] for kv in label.split(",")) for label in labels}
+    measured = bayes_columns(short)
+    for group, row in readme_table().items():
+        for column in COLUMNS[:2]:
+            if column in row:
+                assert abs(measured[group][column] - row[column]) < 0.0005 + 1e-9, (group, column)
+
+
 @pytest.mark.slow
 def test_demo_reproduces_the_readme_table(tmp_path):
     expected = readme_table()
