@@ -152,7 +152,9 @@ def main() -> None:
     parser.add_argument("--replicates", type=int, default=1000)
     parser.add_argument("--skip-oracle", action="store_true", help="do not run the krippendorff package")
     args = parser.parse_args()
-    print(f"calibration benchmark ({load()})")
+    from machine import code_version
+
+    print(f"calibration benchmark ({load()}; {code_version()})")
     alpha_benchmark(args.raters, args.units, args.rows, not args.skip_oracle)
     bootstrap_benchmark(args.rows, args.replicates)
     print(f"\n(end: {load()})")

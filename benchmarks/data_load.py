@@ -65,7 +65,9 @@ def main() -> None:
     directory.mkdir(parents=True, exist_ok=True)
     paths = write(synthetic(args.rows), directory)
     peers = {"parquet": Dataset.from_parquet, "csv": Dataset.from_csv, "jsonl": Dataset.from_json}
-    print(f"{args.rows:,} rows; seconds (lower is better)")
+    from machine import code_version
+
+    print(f"{args.rows:,} rows; seconds (lower is better); {code_version()}")
     print(f"{'format':<8} {'MB':>6} {'pluralrm.load':>14} {'datasets':>9} {'ratio':>6}")
     for fmt, path in paths.items():
         ours = seconds(lambda: load(path, groups=["country", "language"]))

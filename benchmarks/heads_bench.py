@@ -114,6 +114,8 @@ def main() -> None:
         args.comparisons, args.groups, args.eval, args.steps, args.batch_size, args.eval_every = 3000, 5, 500, 6, 64, 3
     from machine import describe
 
+    from pluralrm.provenance import provenance
+
     print(f"machine: {describe()}", flush=True)
     start = time.perf_counter()
     data = society(args.comparisons + args.eval, args.groups)
@@ -135,7 +137,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tag = "-quick" if args.quick else ""
-    (out / f"heads{tag}.json").write_text(json.dumps({"machine": describe(), "args": vars(args), "heads": rows}, indent=1))
+    (out / f"heads{tag}.json").write_text(json.dumps({"machine": describe(), **provenance(), "args": vars(args), "heads": rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -23,10 +23,19 @@ def load_average() -> str:
 
 
 def describe() -> str:
-    """One line: CPU, load average now, Python and jax versions."""
+    """One line: CPU, load average now, Python and jax versions, the code's commit."""
     import jax
 
-    return f"{cpu_model()}; load average {load_average()}; Python {platform.python_version()}, jax {jax.__version__}"
+    return (f"{cpu_model()}; load average {load_average()}; Python {platform.python_version()}, jax {jax.__version__}; "
+            f"{code_version()}")
+
+
+def code_version() -> str:
+    """``commit <full hash>`` plus `` (dirty)`` for uncommitted changes: which code a figure came from."""
+    from pluralrm.provenance import provenance
+
+    p = provenance()
+    return f"commit {p['commit']}{' (dirty: uncommitted changes)' if p['dirty'] else ''}"
 
 
 def peak_rss_mib() -> float:

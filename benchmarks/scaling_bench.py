@@ -352,12 +352,14 @@ def main() -> None:
     from flops import peak_matmul_flops
     from machine import describe
 
+    from pluralrm.provenance import provenance
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"machine: {describe()}", flush=True)
     peak = peak_matmul_flops()
     print(f"peak float32 matmul: jax {peak['jax'] / 1e9:.1f} GFLOP/s, numpy {peak['numpy'] / 1e9:.1f} GFLOP/s", flush=True)
-    results: dict = {"machine": describe(), "peak_flops": peak}
+    results: dict = {"machine": describe(), **provenance(), "peak_flops": peak}
     sections = args.sections.split(",")
     with tempfile.TemporaryDirectory(prefix="pluralrm-scaling-") as tmp:
         for name, fn in (("throughput", lambda: throughput(args, Path(tmp), peak["jax"])),

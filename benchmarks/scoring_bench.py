@@ -169,8 +169,9 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     import jax
+    from machine import code_version
 
-    print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} CPU cores")
+    print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} CPU cores; {code_version()}")
 
     print("\n1. RewardModel.score throughput (conditioned head, batch 256)")
     base = throughput(hashing_model(8), args.responses, seed=1)

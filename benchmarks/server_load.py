@@ -314,7 +314,9 @@ def main() -> None:
         for example in r.error_examples:
             print(f"error: {example}")
     if args.out:
-        Path(args.out).write_text(json.dumps({k: asdict(v) for k, v in rows.items()}, indent=1))
+        from pluralrm.provenance import provenance
+
+        Path(args.out).write_text(json.dumps({"provenance": provenance(), **{k: asdict(v) for k, v in rows.items()}}, indent=1))
     if any(r.errors for r in rows.values()) or code != 0:
         sys.exit(1)
 

@@ -20,7 +20,6 @@ import json
 import math
 import os
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +41,7 @@ import numpy as np  # noqa: E402
 
 from pluralrm.configs import apply_overrides, from_dict, load_yaml, to_dict  # noqa: E402
 from pluralrm.errors import ConfigError  # noqa: E402
+from pluralrm.provenance import provenance  # noqa: E402
 
 SIZES = ("quick", "default", "full")
 MERGED_KEYS = ("society", "train")  # size blocks merge into these key by key and replace the others
@@ -233,7 +233,8 @@ def write_results(args: argparse.Namespace, study: StudyConfig, results: Mapping
                   started: float, tables: Mapping[str, str] | None = None) -> Path:
     """Writes ``<out>/<study>.json``: the command, size, seeds, resolved config, wall time and
     this process's CPU time (on a shared machine, wall time includes waiting for cores),
-    commit, the markdown ``tables`` and the study's ``results``."""
+    commit and dirty flag (``pluralrm.provenance``), the markdown ``tables`` and the study's
+    ``results``."""
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{args.name}.json"
@@ -245,7 +246,7 @@ def write_results(args: argparse.Namespace, study: StudyConfig, results: Mapping
         "wall_seconds": round(time.perf_counter() - started, 1),
         "cpu_seconds": round(time.process_time(), 1),
         "cpu_count": os.cpu_count(),
-        "commit": _git_commit(),
+        **provenance(),  # "commit" (full hash) and "dirty" (uncommitted changes outside results/)
         "config": to_dict(study),
         "tables": dict(tables or {}),
         "results": results,
@@ -314,18 +315,6 @@ def resummarize(args: argparse.Namespace, saved: dict[str, Any], results: Mappin
     path.write_text(json.dumps(_plain(saved), indent=1, ensure_ascii=False) + "\n")
     print(f"re-summarized {path}")
     return path
-
-
-def _git_commit() -> str:
-    """``HEAD``'s short hash, with ``-dirty`` when the tree has uncommitted changes to code."""
-    try:
-        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, timeout=10).stdout.strip()
-        status = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "pluralrm", "experiments",
-                                 ":!experiments/results"], capture_output=True, text=True, timeout=10).stdout
-        return head + ("-dirty" if status.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return ""
 
 
 def _plain(value: Any) -> Any:

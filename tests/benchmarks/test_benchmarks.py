@@ -71,3 +71,29 @@ def test_heads_bench_quick(tmp_path):
 def test_trl_bench_quick():
     out = run("trl_bench.py", "--quick")
     assert "pluralrm" in out and "TRL" in out and "vs TRL" in out and "TRL / pluralrm" in out
+
+
+@pytest.mark.slow
+def test_scoring_bench_small():
+    out = run("scoring_bench.py", "--responses", "64", "--all-groups-responses", "32", "--requests", "40",
+              "--concurrency", "4")
+    assert "commit " in out and "responses/s" in out
+    assert "MiniLM-L6 transformer backbone" in out and "skipped" not in out  # the transformer row is measured
+    assert all(f"  {g:>5}  " in out for g in (1, 10, 100, 1000))
+    assert "wide hashing backbone" in out
+
+
+@pytest.mark.slow
+def test_calibration_bench_small():
+    out = run("calibration_bench.py", "--raters", "40", "--units", "400", "--rows", "4000", "--replicates", "50")
+    assert "commit " in out
+    assert "Krippendorff's alpha" in out and "disagreement retention" in out and "(end:" in out
+
+
+@pytest.mark.slow
+def test_data_load_small(tmp_path):
+    out = run("data_load.py", "--rows", "2000", "--dir", str(tmp_path))
+    assert "commit " in out
+    rows = [line.split() for line in out.splitlines() if line.split()[:1] and line.split()[0] in ("parquet", "csv", "jsonl")]
+    assert sorted(r[0] for r in rows) == ["csv", "jsonl", "parquet"]
+    assert all(float(r[2]) > 0 and float(r[3]) > 0 for r in rows)  # both loaders timed on each format

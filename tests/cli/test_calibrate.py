@@ -70,7 +70,6 @@ def test_predictions_errors_name_the_file(tmp_path):
 
 
 def test_calibrate_writes_the_report(comparisons, tmp_path, capsys):
-    pytest.importorskip("pluralrm.data.io", reason="pluralrm.data.load (the data layer) is not on this branch")
     data, truth = comparisons
     np.save(tmp_path / "preds.npy", truth)
     out = tmp_path / "report"
@@ -85,7 +84,6 @@ def test_calibrate_writes_the_report(comparisons, tmp_path, capsys):
 
 
 def test_calibrate_reports_bad_predictions_as_one_line(comparisons, tmp_path, capsys):
-    pytest.importorskip("pluralrm.data.io", reason="pluralrm.data.load (the data layer) is not on this branch")
     data, _ = comparisons
     np.save(tmp_path / "preds.npy", np.zeros(5))
     assert cli.main(["calibrate", "--data", str(data), "--predictions", str(tmp_path / "preds.npy"),
