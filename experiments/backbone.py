@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -77,11 +78,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = Path(args.out).absolute()
     out.mkdir(parents=True, exist_ok=True)
+    from pluralrm.provenance import provenance
+
+    code = provenance()  # before the run: the code that produced the figures
     results = {seed: run(int(seed), args.finetune_steps, args.quick, out) for seed in args.seeds.split(",")}
-    if not args.quick:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "backbone.json").write_text(json.dumps({"command": "python experiments/backbone.py " + " ".join(argv or []),
-                                                           "results": results}, indent=1))
+    payload = {"command": "python experiments/backbone.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+               **code, "results": results}
+    target = out / "backbone.json" if args.quick else RESULTS / "backbone.json"
+    target.parent.mkdir(exist_ok=True)
+    target.write_text(json.dumps(payload, indent=1))
     return 0
 
 
