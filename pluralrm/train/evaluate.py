@@ -137,11 +137,11 @@ class Evaluator:
 
     def __call__(self, params: Any, rest: Any) -> list[dict]:
         import jax
-        import jax.numpy as jnp
 
         from pluralrm.train.batches import make_batch
+        from pluralrm.train.sharding import place
 
-        sums = jax.device_put(jnp.zeros((5, max(len(self.labels), 1)), jnp.float32), self.sums_sharding)
+        sums = place(np.zeros((5, max(len(self.labels), 1)), np.float32), self.sums_sharding)
         for b in range(self.num_batches):
             rows = self.rows[b * self.local_batch : (b + 1) * self.local_batch]
             cell = np.full(self.local_batch, -1, np.int32)
