@@ -529,7 +529,9 @@ def _path_name(path) -> str:
 
 
 def _abstract(x):
-    return jax.ShapeDtypeStruct(np.shape(x), jnp.asarray(x).dtype)
+    # restored onto this process's first device, whatever mesh saved it (else Orbax refuses a
+    # checkpoint written on another number of devices: "Topology mismatch")
+    return jax.ShapeDtypeStruct(np.shape(x), jnp.asarray(x).dtype, sharding=jax.sharding.SingleDeviceSharding(jax.devices()[0]))
 
 
 def _as_list(x) -> list[str]:

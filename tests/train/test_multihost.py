@@ -91,6 +91,12 @@ def test_two_processes_killed_and_resumed_match_one_process_with_two_devices(tmp
     assert "resumed" in outs[0]
 
     ref, got = dict(np.load(f"{tmp_path / 'ref'}.npz")), dict(np.load(f"{tmp_path / 'run'}.npz"))
+    # the saved checkpoint (written by 2 processes) loads on this 1-device process and holds them
+    from test_trainer import params_of
+
+    saved = params_of(tmp_path / "run")
+    for k in ref:
+        np.testing.assert_array_equal(saved[k], got[k], err_msg=k)
     assert ref.keys() == got.keys()
     for k in ref:
         np.testing.assert_allclose(got[k], ref[k], rtol=2e-4, atol=2e-5, err_msg=k)
