@@ -170,9 +170,14 @@ def fit(
 
 
 def _pad_length(batch: dict, length: int) -> dict:
-    """Pads the text inputs ``[B, 2, L]`` with zeros (padding) to ``length`` on the last axis."""
-    inputs = {k: np.pad(v, [(0, 0)] * (v.ndim - 1) + [(0, length - v.shape[-1])]) for k, v in batch["inputs"].items()}
-    return dict(batch, inputs=inputs)
+    """Pads bucketed text inputs ``[B, 2, L]`` with zeros (padding) to ``length`` on the last
+    axis; inputs of other layouts (fixed shapes already) pass unchanged."""
+    def pad(v):
+        if np.ndim(v) != 3 or v.shape[-1] >= length:
+            return v
+        return np.pad(v, [(0, 0), (0, 0), (0, length - v.shape[-1])])
+
+    return dict(batch, inputs={k: pad(v) for k, v in batch["inputs"].items()})
 
 
 def _train_loop(config, model, train, eval_data, run_dir, mesh, checkpoints, metrics_log, transform_batch, resuming):
