@@ -169,13 +169,14 @@ def fit(
     return outcome
 
 
-def _pad_length(batch: dict, length: int) -> dict:
-    """Pads bucketed text inputs ``[B, 2, L]`` with zeros (padding) to ``length`` on the last
-    axis; inputs of other layouts (fixed shapes already) pass unchanged."""
+def _pad_length(batch: dict, length: int, left: bool = False) -> dict:
+    """Pads bucketed text inputs ``[B, 2, L]`` with zeros (masked padding) to ``length`` on the
+    featurizer's padding side; inputs of other layouts (fixed shapes already) pass unchanged."""
     def pad(v):
         if np.ndim(v) != 3 or v.shape[-1] >= length:
             return v
-        return np.pad(v, [(0, 0), (0, 0), (0, length - v.shape[-1])])
+        extra = length - v.shape[-1]
+        return np.pad(v, [(0, 0), (0, 0), (extra, 0) if left else (0, extra)])
 
     return dict(batch, inputs={k: pad(v) for k, v in batch["inputs"].items()})
 
@@ -241,7 +242,9 @@ def _train_loop(config, model, train, eval_data, run_dir, mesh, checkpoints, met
     longest = model.featurizer.buckets[-1] if processes[1] > 1 else None
 
     def place(batch):
-        return sharding.put_batch(batch if longest is None else _pad_length(batch, longest), mesh)
+        if longest is not None:
+            batch = _pad_length(batch, longest, getattr(model.featurizer, "padding_side", "right") == "left")
+        return sharding.put_batch(batch, mesh)
 
     evaluate = None
     if eval_data is not None and len(eval_data):
