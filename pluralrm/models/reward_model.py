@@ -538,8 +538,12 @@ def _path_name(path) -> str:
 
 
 def abstract_array(x) -> jax.ShapeDtypeStruct:
-    """The shape and dtype of ``x``: Orbax's restore target for it (nothing allocated)."""
-    return jax.ShapeDtypeStruct(np.shape(x), jnp.asarray(x).dtype)
+    """The shape and dtype of ``x``: Orbax's restore target for it (nothing allocated).
+
+    Restored onto this process's first device, whatever mesh saved it (else Orbax refuses a
+    checkpoint written on another number of devices: "Topology mismatch").
+    """
+    return jax.ShapeDtypeStruct(np.shape(x), jnp.asarray(x).dtype, sharding=jax.sharding.SingleDeviceSharding(jax.devices()[0]))
 
 
 def _as_list(x) -> list[str]:

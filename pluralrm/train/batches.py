@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -230,7 +230,11 @@ def _pad(tree: Any, extra: int) -> Any:
 class BatchStream:
     """Training batches at positions (epoch, index); see the module docstring."""
 
-    def __init__(self, data: EncodedComparisons, featurizer: Featurizer, batch_size: int, seed: int):
+    def __init__(self, data: EncodedComparisons, featurizer: Featurizer, batch_size: int, seed: int,
+                 process: tuple[int, int] = (0, 1)):
+        """``batch_size`` is the global batch; with ``process=(index, count)`` this process
+        yields only its ``batch_size / count`` rows of each global batch (every process walks
+        the same permutation, so the global batches equal a single process's)."""
         if len(data) < batch_size:
             from pluralrm.errors import ConfigError
 
@@ -242,6 +246,7 @@ class BatchStream:
         self.featurizer = featurizer
         self.batch_size = batch_size
         self.seed = seed
+        self.process = process
         self.batches_per_epoch = len(data) // batch_size
         self._order: tuple[int, np.ndarray] | None = None  # (epoch, its permutation)
 
@@ -256,7 +261,10 @@ class BatchStream:
 
     def rows(self, position: Position) -> np.ndarray:
         epoch, index = position
-        return self.order(epoch)[index * self.batch_size : (index + 1) * self.batch_size]
+        rows = self.order(epoch)[index * self.batch_size : (index + 1) * self.batch_size]
+        i, count = self.process
+        local = self.batch_size // count
+        return rows[i * local : (i + 1) * local]
 
     def next_position(self, position: Position) -> Position:
         epoch, index = position
@@ -266,8 +274,13 @@ class BatchStream:
     def batch(self, position: Position) -> dict:
         return make_batch(self.data, self.rows(position), self.featurizer)
 
-    def iterate(self, start: Position, prefetch: int = 4) -> Iterator[tuple[Position, dict]]:
-        """Yields (position, batch) from ``start`` on, featurizing ahead in a thread."""
+    def iterate(self, start: Position, prefetch: int = 4, place: Callable[[dict], Any] | None = None
+                ) -> Iterator[tuple[Position, Any]]:
+        """Yields (position, batch) from ``start`` on, featurizing ahead in a thread.
+
+        ``place`` (e.g. a sharded ``device_put``) is applied in that thread too, so the batches
+        waiting in the queue are already on the devices when the loop takes them.
+        """
         q: queue.Queue = queue.Queue(maxsize=prefetch)
         stop = threading.Event()
 
@@ -275,7 +288,8 @@ class BatchStream:
             pos = start
             try:
                 while not stop.is_set():
-                    item = (pos, self.batch(pos))
+                    batch = self.batch(pos)
+                    item = (pos, batch if place is None else place(batch))
                     while not stop.is_set():
                         try:
                             q.put(item, timeout=0.1)

@@ -91,6 +91,8 @@ class RunCheckpoints:
             self.manager.wait_until_finished()
         except Exception as e:
             raise CheckpointError(self._save_failure(step, e)) from e
+        if jax.process_index() != 0:  # one writer; Orbax has waited for every process's files
+            return
         path = self.step_dir(step)
         if path.is_dir():
             self.manifests.mkdir(parents=True, exist_ok=True)
@@ -162,9 +164,14 @@ class RunCheckpoints:
         import time
 
         target = self.run_dir / "quarantine" / f"step-{step}-{int(time.time())}"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(self.step_dir(step)), str(target))
-        (self.manifests / f"{step}.json").unlink(missing_ok=True)
+        if jax.process_index() == 0:  # every process found it unusable; one moves it
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(self.step_dir(step)), str(target))
+            (self.manifests / f"{step}.json").unlink(missing_ok=True)
+        if jax.process_count() > 1:
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices(f"pluralrm quarantine {step}")
         self.manager.reload()
         return target
 

@@ -147,12 +147,37 @@ class EvalConfig:
 @dataclass(frozen=True)
 class CheckpointConfig:
     """Orbax checkpoints every ``every`` steps; keep the last ``keep_last`` and the best
-    ``keep_best``; ``async_save`` writes in the background while training continues."""
+    ``keep_best``; ``async_save`` writes in the background while training continues.
 
-    every: int = 200
+    ``every``: ``auto`` (about every 10% of the run, see ``checkpoint_interval``), a number of
+    steps, or 0 for no periodic checkpoints (the end, evaluations and SIGTERM still save).
+    """
+
+    every: int | str = "auto"
     keep_last: int = 2
     keep_best: int = 1
     async_save: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.every, str) and self.every != "auto":
+            raise ConfigError(f"checkpoint.every must be a number of steps or auto, got {self.every!r}")
+        if isinstance(self.every, int) and self.every < 0:
+            raise ConfigError(f"checkpoint.every must be >= 0 (0: no periodic checkpoints), got {self.every}")
+
+
+def checkpoint_interval(config: CheckpointConfig, steps: int) -> int:
+    """Steps between periodic checkpoints of a run of ``steps`` steps (0: none).
+
+    ``auto`` saves about every 10% of the run. A fixed interval that would leave no checkpoint
+    before the end (``every >= steps``) falls back to ``auto``: a kill should never lose a
+    whole run.
+    """
+    auto = max(1, -(-steps // 10))
+    if config.every == "auto":
+        return auto
+    if config.every and config.every >= steps > 1:
+        return auto
+    return int(config.every)
 
 
 @dataclass(frozen=True)
@@ -184,6 +209,63 @@ class TrainConfig:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     mesh: MeshConfig = field(default_factory=MeshConfig)
     run_dir: str = "runs/default"
+
+
+# Keys that may change when a run is resumed, because they cannot change its result: what is
+# logged and shown, how often it is evaluated and checkpointed, how data files are read, and a
+# larger train.steps to extend the run (the learning-rate schedule then spans the new length).
+RESUME_SAFE_KEYS = (
+    "train.steps", "train.log_every", "train.progress",
+    "eval.every", "eval.batch_size",
+    "checkpoint.every", "checkpoint.keep_last", "checkpoint.keep_best", "checkpoint.async_save",
+    "data.memory_map", "run_dir",
+)
+
+
+def resume_differences(saved: dict, config: TrainConfig) -> list[str]:
+    """Keys (dotted) where ``config`` differs from a run's saved config, resume-safe keys aside."""
+    saved = to_dict(from_dict(TrainConfig, saved))  # keys added since the run was saved: defaults
+    return [k for k in _diff_keys(saved, to_dict(config)) if k not in RESUME_SAFE_KEYS]
+
+
+def resume_config(run_dir: str, overrides: Sequence[str] = ()) -> TrainConfig:
+    """The saved config of ``run_dir`` with resume-safe ``overrides`` applied.
+
+    Raises:
+      ConfigError: the run has no ``config.yaml``, an override names a key that could change
+        the result (it names the key and the allowed ones), or ``train.steps`` would shrink.
+    """
+    from pathlib import Path
+
+    saved_path = Path(run_dir) / "config.yaml"
+    if not saved_path.is_file():
+        raise ConfigError(f"--resume {run_dir}: no config.yaml there; is it a run directory (made by pluralrm train)?")
+    data = load_yaml(str(saved_path))
+    for item in overrides:
+        key = item.split("=", 1)[0].strip()
+        if key not in RESUME_SAFE_KEYS:
+            raise ConfigError(
+                f"--set {key} cannot change when resuming {run_dir}: it could change the result. "
+                f"Keys that may change on resume: {', '.join(RESUME_SAFE_KEYS)}; "
+                "to train with a different config, start a new run directory"
+            )
+    saved = from_dict(TrainConfig, data)
+    config = from_dict(TrainConfig, apply_overrides(data, [*overrides, f"run_dir={run_dir}"], TrainConfig))
+    if config.train.steps < saved.train.steps:
+        raise ConfigError(
+            f"--set train.steps={config.train.steps}: train.steps can only grow when resuming "
+            f"(the run was set to {saved.train.steps})"
+        )
+    return config
+
+
+def _diff_keys(a, b, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            out += _diff_keys(a.get(k), b.get(k), f"{prefix}{k}.")
+        return out
+    return [] if a == b else [prefix.rstrip(".")]
 
 
 def load_config(path: str | None = None, overrides: Sequence[str] = ()) -> TrainConfig:

@@ -17,17 +17,19 @@ from rich.table import Table
 class MetricsLog:
     """Appends one JSON object per line to ``metrics.jsonl`` and mirrors scalars to TensorBoard."""
 
-    def __init__(self, run_dir: Path, tensorboard: bool = True):
+    def __init__(self, run_dir: Path, tensorboard: bool = True, enabled: bool = True):
+        """``enabled``: False on all processes but the first of a multi-process run."""
         self.path = run_dir / "metrics.jsonl"
+        self.enabled = enabled
         self._tb = None
-        if tensorboard:
+        if tensorboard and enabled:
             from tensorboardX import SummaryWriter
 
             self._tb = SummaryWriter(str(run_dir / "tb"))
 
     def truncate_after(self, step: int) -> None:
         """Drops records of steps after ``step`` (a resumed run recomputes them identically)."""
-        if not self.path.exists():
+        if not self.enabled or not self.path.exists():
             return
         kept = []
         for line in self.path.read_text().splitlines():
@@ -39,6 +41,8 @@ class MetricsLog:
         self.path.write_text("".join(k + "\n" for k in kept))
 
     def write(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
         with open(self.path, "a") as fh:
             fh.write(json.dumps(record, sort_keys=True) + "\n")
         if self._tb is not None:
@@ -53,14 +57,23 @@ class MetricsLog:
 
 
 class ProgressBar:
-    """Step, loss, comparisons/s and ETA; plain log lines when stdout is not a terminal."""
+    """Step, loss, comparisons/s and ETA; plain log lines when stderr is not a terminal.
 
-    def __init__(self, total: int, start: int, enabled: bool, log_every: int):
+    The bar says "compiling" until the first step has been dispatched (compilation happens
+    then) and moves with the steps *dispatched* (``advance``, redrawn at most every
+    ``refresh_s``; reading the device to show finished steps would stall it); loss, accuracy
+    and throughput change at log points (``update``), where the loop reads them anyway.
+    """
+
+    def __init__(self, total: int, start: int, enabled: bool, log_every: int, refresh_s: float = 0.5):
         self.console = Console(stderr=True)
-        self.total, self.log_every = total, log_every
+        self.total, self.log_every, self.start = total, log_every, start
         self.interactive = enabled and self.console.is_terminal
         self.enabled = enabled
+        self.refresh_s = refresh_s
         self._t0, self._n0 = time.perf_counter(), 0
+        self._last_draw = 0.0
+        self._status = ""
         self._progress = None
         if self.interactive:
             self._progress = Progress(
@@ -70,17 +83,32 @@ class ProgressBar:
                 TextColumn("{task.fields[status]}"),
                 TimeRemainingColumn(),
                 console=self.console,
+                refresh_per_second=4,
             )
-            self._task = self._progress.add_task("train", total=total, completed=start, status="")
+            self._task = self._progress.add_task("train", total=total, completed=start, status="compiling the train step...")
             self._progress.start()
+        elif enabled and start < total:
+            print(f"step {start}/{total}: compiling the train step...", file=sys.stderr, flush=True)
 
-    def update(self, step: int, comparisons: int, status: dict[str, float]) -> float:
+    def advance(self, step: int) -> None:
+        """A step was dispatched (cheap: redraws at most every ``refresh_s``)."""
+        if self._progress is None:
+            return
+        now = time.perf_counter()
+        if step == self.start + 1 or now - self._last_draw >= self.refresh_s:
+            self._last_draw = now
+            self._progress.update(self._task, completed=step, status=self._status or "running")
+
+    def update(self, step: int, comparisons: int, status: dict[str, float | None]) -> float:
         """Advances to ``step``; returns the throughput (comparisons/s) since the last call."""
         now = time.perf_counter()
         rate = (comparisons - self._n0) / max(now - self._t0, 1e-9)
         self._t0, self._n0 = now, comparisons
-        text = "  ".join(f"{k} {v:.4g}" for k, v in status.items()) + f"  {rate:,.0f} cmp/s"
+        text = "  ".join(f"{k} {v:.4g}" if v is not None else f"{k} n/a" for k, v in status.items())
+        text += f"  {rate:,.0f} cmp/s"
+        self._status = text
         if self._progress is not None:
+            self._last_draw = now
             self._progress.update(self._task, completed=step, status=text)
         elif self.enabled and (step % self.log_every == 0 or step == self.total):
             print(f"step {step}/{self.total}  {text}", file=sys.stderr, flush=True)

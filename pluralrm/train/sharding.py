@@ -98,6 +98,19 @@ def param_sharding(x: Any, mesh: Mesh, config: MeshConfig) -> NamedSharding:
     return replicated(mesh)
 
 
+def place(x: Any, sharding: NamedSharding) -> jax.Array:
+    """``x`` (the same value on every process) as a global array with ``sharding``.
+
+    With several processes, ``device_put`` of an array committed to one local device makes a
+    global array whose shards cannot be read back (Orbax fails saving it), so each process
+    builds its addressable shards from a host copy instead.
+    """
+    if jax.process_count() == 1:
+        return jax.device_put(x, sharding)
+    host = np.asarray(jax.device_get(x))
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+
 def commit_to_mesh(tree: Any, mesh: Mesh) -> Any:
     """Places every leaf not already on ``mesh`` (fresh scalars such as the step counter and
     the optimizer's counts) replicated on it.
@@ -111,11 +124,11 @@ def commit_to_mesh(tree: Any, mesh: Mesh) -> Any:
         current = getattr(x, "sharding", None)
         if isinstance(current, NamedSharding) and current.mesh == mesh:
             return x
-        return jax.device_put(x, replicated(mesh))
+        return place(x, replicated(mesh))
 
     return jax.tree.map(put, tree)
 
 
 def shard_state(state: Any, mesh: Mesh, config: MeshConfig) -> Any:
     """Places every array leaf of a (params, optimizer) pytree per ``param_sharding``."""
-    return jax.tree.map(lambda x: jax.device_put(x, param_sharding(x, mesh, config)), state)
+    return jax.tree.map(lambda x: place(x, param_sharding(x, mesh, config)), state)

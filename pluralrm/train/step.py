@@ -7,7 +7,16 @@ counter. Randomness (group dropout) comes from ``fold_in(key(seed), step)``, so 
 needed to resume exactly.
 
 A step whose loss or gradients are not finite is not applied: the returned state equals the
-input state and ``metrics["finite"]`` is False; the loop logs it and counts the streak.
+input state (but for the step counter) and ``metrics["finite"]`` is False.
+
+The loop reads nothing back per step (a read blocks the host until the step is done, so the
+next batch's preparation and transfer could not overlap it). What it needs between log points
+lives in ``TrainState.stats`` (``LoopStats``), updated inside the jitted step: running sums of
+the finite steps' metrics, the non-finite streak and the first non-finite steps since the last
+read. When the streak reaches ``nonfinite_patience`` the step records where and *freezes*: later
+steps change nothing (not even the step counter) until the loop reads the stats at its next
+log point, stops, and saves the frozen state, which is exactly the state of the step where the
+streak was completed.
 """
 from __future__ import annotations
 
@@ -24,10 +33,63 @@ from pluralrm.models.reward_model import RewardNet, preference_probability
 from pluralrm.train.config import LossConfig, OptimizerConfig, ScheduleConfig
 
 
+NONFINITE_SLOTS = 16  # non-finite steps recorded per read (more are counted, not detailed)
+SUMMED = ("loss", "reg", "accuracy", "grad_norm")
+
+
+class LoopStats(NamedTuple):
+    """What the loop needs between its reads, kept on the device (all scalars unless said).
+
+    ``sums``: [len(SUMMED)] float32 sums over the finite steps since the last read (``count``
+    of them); ``streak``: non-finite steps in a row; ``nonfinite_count``: non-finite steps since
+    the last read, the first ``NONFINITE_SLOTS`` of them in ``nonfinite_step`` [S] int32 and
+    ``nonfinite_values`` [S, 2] float32 (total loss, gradient norm); ``last_nonfinite`` [2] the
+    latest one's; ``stopped_at``: the step that completed a streak of ``patience`` (0: none).
+    """
+
+    sums: jax.Array
+    count: jax.Array
+    streak: jax.Array
+    nonfinite_count: jax.Array
+    nonfinite_step: jax.Array
+    nonfinite_values: jax.Array
+    last_nonfinite: jax.Array
+    stopped_at: jax.Array
+
+
+def new_stats(streak: int = 0) -> LoopStats:
+    """Empty stats (``streak`` carried over from a checkpoint)."""
+    i32 = lambda v: jnp.asarray(v, jnp.int32)  # noqa: E731
+    return LoopStats(
+        sums=jnp.zeros(len(SUMMED), jnp.float32), count=i32(0), streak=i32(streak), nonfinite_count=i32(0),
+        nonfinite_step=jnp.zeros(NONFINITE_SLOTS, jnp.int32), nonfinite_values=jnp.zeros((NONFINITE_SLOTS, 2), jnp.float32),
+        last_nonfinite=jnp.zeros(2, jnp.float32), stopped_at=i32(0),
+    )
+
+
+def reset_window(stats: LoopStats) -> LoopStats:
+    """The stats after a read: sums and the non-finite record emptied; streak and stop kept."""
+    fresh = new_stats()
+    return fresh._replace(streak=stats.streak, stopped_at=stats.stopped_at, last_nonfinite=stats.last_nonfinite)
+
+
+def stats_to_json(stats: LoopStats) -> dict:
+    """Host stats as JSON (saved in a checkpoint's meta so a resumed window continues exactly)."""
+    import numpy as np
+
+    return {k: np.asarray(v).tolist() for k, v in stats._asdict().items()}
+
+
+def stats_from_json(data: dict) -> LoopStats:
+    template = new_stats()
+    return LoopStats(**{k: jnp.asarray(data[k], getattr(template, k).dtype) for k in LoopStats._fields})
+
+
 class TrainState(NamedTuple):
     params: Any  # nnx.State of trainable Params
     opt_state: Any
     step: jax.Array  # int32 scalar: micro-batches done
+    stats: LoopStats | None = None  # None: fresh stats are made by the first step
 
 
 def make_schedule(opt: OptimizerConfig, sched: ScheduleConfig, total_updates: int) -> optax.Schedule:
@@ -100,11 +162,13 @@ def value_label_loss(head: ValuesHead, f_chosen: jax.Array, f_rejected: jax.Arra
 
 
 def make_train_step(graphdef, rest, tx: optax.GradientTransformation, loss_cfg: LossConfig,
-                    seed: int, group_dropout: float, dtype: str):
-    """Builds ``step(state, batch) -> (state, metrics)``, jitted with the state donated.
+                    seed: int, group_dropout: float, dtype: str, patience: int = 0):
+    """Builds ``step(state, rest, batch) -> (state, metrics)``, jitted with the state donated.
 
-    ``rest`` (non-trainable variables: frozen layers, the group table) is closed over as a
-    constant argument passed each call, not differentiated.
+    ``rest`` (non-trainable variables: frozen layers, the group table) is passed each call, not
+    differentiated. ``metrics`` are this step's values (device arrays; the loop does not read
+    them: it reads ``state.stats``). ``patience`` > 0: non-finite steps in a row that freeze the
+    state (see the module docstring).
     """
     compute_dtype = jnp.bfloat16 if dtype == "bfloat16" else jnp.float32
     base_key = jax.random.key(seed)
@@ -137,21 +201,53 @@ def make_train_step(graphdef, rest, tx: optax.GradientTransformation, loss_cfg: 
         new_params = optax.apply_updates(state.params, updates)
         grad_norm = optax.tree.norm(grads)
         finite = jnp.isfinite(total) & jnp.isfinite(grad_norm)
-        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, old)  # noqa: E731
-        new_state = TrainState(keep(new_params, state.params), keep(new_opt, state.opt_state), state.step + 1)
+        stats = new_stats() if state.stats is None else state.stats
+        running = stats.stopped_at == 0
+        apply = finite & running
+        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(apply, a, b), new, old)  # noqa: E731
+        new_step = jnp.where(running, state.step + 1, state.step)
         metrics = dict(aux, total=total, grad_norm=grad_norm, finite=finite)
+        new_state = TrainState(keep(new_params, state.params), keep(new_opt, state.opt_state), new_step,
+                               _update_stats(stats, metrics, new_step, running, patience))
         return new_state, metrics
 
     return jax.jit(step, donate_argnums=0)
 
 
-def make_eval_step(graphdef, loss_cfg: LossConfig, dtype: str = "float32"):
-    """Builds ``evaluate(params, rest, batch) -> (prob [B], loss [B])`` (no dropout, known ids)."""
+def _update_stats(stats: LoopStats, metrics: dict, step: jax.Array, running: jax.Array, patience: int) -> LoopStats:
+    finite = metrics["finite"] & running
+    bad = ~metrics["finite"] & running
+    values = jnp.stack([metrics[k].astype(jnp.float32) for k in SUMMED])
+    slot = jnp.minimum(stats.nonfinite_count, NONFINITE_SLOTS - 1)
+    record = bad & (stats.nonfinite_count < NONFINITE_SLOTS)
+    pair = jnp.stack([metrics["total"], metrics["grad_norm"]]).astype(jnp.float32)
+    streak = jnp.where(running, jnp.where(metrics["finite"], 0, stats.streak + 1), stats.streak)
+    stop_now = running & (patience > 0) & (streak >= max(patience, 1))
+    return LoopStats(
+        sums=stats.sums + jnp.where(finite, values, 0.0),
+        count=stats.count + finite.astype(jnp.int32),
+        streak=streak,
+        nonfinite_count=stats.nonfinite_count + bad.astype(jnp.int32),
+        nonfinite_step=stats.nonfinite_step.at[slot].set(jnp.where(record, step, stats.nonfinite_step[slot])),
+        nonfinite_values=stats.nonfinite_values.at[slot].set(jnp.where(record, pair, stats.nonfinite_values[slot])),
+        last_nonfinite=jnp.where(bad, pair, stats.last_nonfinite),
+        stopped_at=jnp.where(stop_now, step, stats.stopped_at),
+    )
+
+
+def make_eval_step(graphdef, loss_cfg: LossConfig, dtype: str = "float32", out_sharding=None):
+    """Builds ``accumulate(params, rest, batch, sums) -> sums``: the batch's per-cell sums
+    (``pluralrm.train.evaluate.cell_sums``; ``batch["cell"]`` [B] int32, -1 for padding)
+    added to ``sums`` [5, C] on the device, so a whole evaluation reads back one small array.
+    ``out_sharding``: where the sums live (replicated on the mesh, so every process can read
+    them)."""
+    from pluralrm.train.evaluate import cell_sums
+
     compute_dtype = jnp.bfloat16 if dtype == "bfloat16" else jnp.float32
 
-    def evaluate(params, rest, batch):
+    def accumulate(params, rest, batch, sums):
         net = nnx.merge(graphdef, _cast(params, compute_dtype), rest)
-        per_example, prob = pair_losses(net, batch, loss_cfg, batch["group_ids"], batch["annotator_ids"])
-        return prob, per_example
+        _, prob = pair_losses(net, batch, loss_cfg, batch["group_ids"], batch["annotator_ids"])
+        return sums + cell_sums(prob.astype(jnp.float32), batch["label"], batch["weight"], batch["cell"], sums.shape[1])
 
-    return jax.jit(evaluate)
+    return jax.jit(accumulate, donate_argnums=3, out_shardings=out_sharding)

@@ -11,12 +11,26 @@ A run directory holds everything needed to resume or to score::
     summary.json           final per-group metrics
 
 Resuming (``resume=True``) restores the newest checkpoint that verifies, the data position and
-the non-finite streak, and continues; since batches are a function of (seed, position) and
-randomness of (seed, step), a resumed run ends bitwise equal to an uninterrupted one.
-SIGTERM/SIGINT stop the loop after the current step and save it first.
+the loop's running stats (non-finite streak, sums since the last log point), and continues;
+since batches are a function of (seed, position) and randomness of (seed, step), a resumed run
+ends bitwise equal to an uninterrupted one. Only resume-safe keys
+(``pluralrm.train.config.RESUME_SAFE_KEYS``) may differ from the saved config; a run already at
+its last step is reported as finished and left alone. SIGTERM/SIGINT stop the loop after the
+current step and save it first.
+
+The loop never waits for a step between its read points (log points, evaluations,
+checkpoints, a signal, the end): batches are featurized and placed on the devices ahead by the
+prefetch thread, the jitted step keeps the sums, streak and non-finite records in
+``TrainState.stats`` (``pluralrm.train.step``), and the host reads them at log points. A
+streak of ``nonfinite_patience`` freezes the state on the device where it was completed; the
+loop notices at its next read point, saves that step and stops, naming it. Multi-process runs
+(``jax.distributed``): every process walks the same permutation and featurizes only its rows of
+each global batch, padded to the longest length bucket so all processes feed equal shapes; each
+evaluates its share of the held-out rows.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import signal
@@ -31,17 +45,19 @@ import jax
 import numpy as np
 from flax import nnx
 
-from pluralrm.configs import to_dict
 from pluralrm.data.schema import GroupSchema
 from pluralrm.errors import CheckpointError, ConfigError, PluralRMError
 from pluralrm.models.reward_model import RewardModel, write_model_metadata
 from pluralrm.train import sharding
-from pluralrm.train.batches import BatchStream, encode_comparisons, eval_batches
+from pluralrm.train.batches import BatchStream, encode_comparisons
 from pluralrm.train.checkpoint import RunCheckpoints, abstract_tree, write_json_atomic
-from pluralrm.train.config import TrainConfig, config_to_yaml
-from pluralrm.train.evaluate import group_metrics
+from pluralrm.train.config import RESUME_SAFE_KEYS, TrainConfig, checkpoint_interval, config_to_yaml, resume_differences
+from pluralrm.train.evaluate import Evaluator
 from pluralrm.train.monitor import MetricsLog, ProgressBar, group_table
-from pluralrm.train.step import TrainState, make_eval_step, make_optimizer, make_train_step
+from pluralrm.train.step import (
+    NONFINITE_SLOTS, SUMMED, TrainState, make_eval_step, make_optimizer, make_train_step, new_stats,
+    reset_window, stats_from_json, stats_to_json,
+)
 
 log = logging.getLogger("pluralrm.train")
 ANNOTATOR_HEADS = ("per_group", "mixture")
@@ -74,34 +90,19 @@ def _annotator_vocabulary(config: TrainConfig, train: Any) -> tuple[str, ...]:
 
 
 def _check_resumable(run_dir: Path, config: TrainConfig) -> None:
-    """A resumed run must use the same config (train.steps may grow)."""
+    """A resumed run must use the saved config, resume-safe keys aside (train.steps may grow)."""
     import yaml
 
     saved_path = run_dir / "config.yaml"
     if not saved_path.is_file():
         raise CheckpointError(f"{run_dir} has checkpoints but no config.yaml; cannot resume safely")
-    saved = yaml.safe_load(saved_path.read_text())
-    now = to_dict(config)
-    saved.get("train", {}).pop("steps", None)
-    now["train"].pop("steps", None)
-    for d in (saved, now):
-        d.get("train", {}).pop("progress", None)
-        d.pop("run_dir", None)
-    if saved != now:
-        diffs = _diff_keys(saved, now)
+    diffs = resume_differences(yaml.safe_load(saved_path.read_text()), config)
+    if diffs:
         raise ConfigError(
-            f"cannot resume {run_dir}: the config differs from the saved one at {diffs[:5]}; "
-            "resume with the saved config or start a new run_dir"
+            f"cannot resume {run_dir}: the config differs from the saved one at {diffs[:5]}; only "
+            f"{', '.join(RESUME_SAFE_KEYS)} may change on resume. Resume with the saved config "
+            f"(pluralrm train --resume {run_dir}) or start a new run_dir"
         )
-
-
-def _diff_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        out = []
-        for k in sorted(set(a) | set(b)):
-            out += _diff_keys(a.get(k), b.get(k), f"{prefix}{k}.")
-        return out
-    return [] if a == b else [prefix.rstrip(".")]
 
 
 def fit(
@@ -130,8 +131,9 @@ def fit(
     sharding.initialize_distributed(config.mesh)
     mesh = sharding.make_mesh(config.mesh)
     sharding.check_batch_size(config.train.batch_size, mesh)
-    if config.eval.batch_size % mesh.shape["data"]:
-        raise ConfigError(f"eval.batch_size={config.eval.batch_size} must be divisible by {mesh.shape['data']}")
+    for key, size in (("eval.batch_size", mesh.shape["data"]), ("eval.batch_size", jax.process_count())):
+        if config.eval.batch_size % size:
+            raise ConfigError(f"{key}={config.eval.batch_size} must be divisible by {size} (devices on the data axis, processes)")
 
     ckpt_exists = (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir())
     if ckpt_exists and not resume:
@@ -152,7 +154,7 @@ def fit(
         write_model_metadata(run_dir, config.model, schema, model.featurizer, annotators, {}, objective)
 
     checkpoints = RunCheckpoints(run_dir, config.checkpoint, config.eval.mode)
-    metrics_log = MetricsLog(run_dir)
+    metrics_log = MetricsLog(run_dir, enabled=jax.process_index() == 0)
     try:
         outcome = _train_loop(config, model, train, eval_data, run_dir, mesh, checkpoints, metrics_log, transform_batch, ckpt_exists)
     except BaseException:
@@ -169,6 +171,18 @@ def fit(
     return outcome
 
 
+def _pad_length(batch: dict, length: int, left: bool = False) -> dict:
+    """Pads bucketed text inputs ``[B, 2, L]`` with zeros (masked padding) to ``length`` on the
+    featurizer's padding side; inputs of other layouts (fixed shapes already) pass unchanged."""
+    def pad(v):
+        if np.ndim(v) != 3 or v.shape[-1] >= length:
+            return v
+        extra = length - v.shape[-1]
+        return np.pad(v, [(0, 0), (0, 0), (extra, 0) if left else (0, extra)])
+
+    return dict(batch, inputs={k: pad(v) for k, v in batch["inputs"].items()})
+
+
 def _train_loop(config, model, train, eval_data, run_dir, mesh, checkpoints, metrics_log, transform_batch, resuming):
     net = model.net
     graphdef, params, rest = nnx.split(net, net.trainable, ...)
@@ -179,8 +193,9 @@ def _train_loop(config, model, train, eval_data, run_dir, mesh, checkpoints, met
     params = sharding.shard_state(params, mesh, config.mesh)
     rest = sharding.shard_state(rest, mesh, config.mesh)
     opt_state = jax.jit(tx.init)(params)
-    state = sharding.commit_to_mesh(TrainState(params, opt_state, jax.numpy.zeros((), jax.numpy.int32)), mesh)
-    position, streak, best = (0, 0), 0, None
+    zero = jax.numpy.zeros((), jax.numpy.int32)
+    state = sharding.commit_to_mesh(TrainState(params, opt_state, zero, new_stats()), mesh)
+    position, best = (0, 0), None
     result = TrainResult(run_dir, 0, None, None)
 
     if resuming:
@@ -199,51 +214,86 @@ def _train_loop(config, model, train, eval_data, run_dir, mesh, checkpoints, met
     else:
         step, items = restored
         nnx.update(net, items["model"])
+        meta = items["meta"]
+        if step >= total_steps:
+            result.steps, result.stopped_by = step, f"already finished at step {step}"
+            print(f"{run_dir}: already finished at step {step} (train.steps={config.train.steps}); "
+                  "nothing to do (to train longer: --resume RUN_DIR --set train.steps=N)", file=sys.stderr)
+            return model, result
         _, params, rest = nnx.split(net, net.trainable, ...)
         params = sharding.shard_state(params, mesh, config.mesh)
         rest = sharding.shard_state(rest, mesh, config.mesh)
-        state = sharding.commit_to_mesh(TrainState(params, items["opt"]["opt_state"], items["opt"]["step"]), mesh)
-        meta = items["meta"]
-        position, streak, best = tuple(meta["position"]), meta["nonfinite_streak"], meta.get("best")
+        stats = stats_from_json(meta["stats"]) if "stats" in meta else new_stats(meta["nonfinite_streak"])
+        state = sharding.commit_to_mesh(TrainState(params, items["opt"]["opt_state"], items["opt"]["step"], stats), mesh)
+        position, best = tuple(meta["position"]), meta.get("best")
         metrics_log.truncate_after(step)
         note = f"resumed {run_dir} at step {step}"
         result.notes.append(note)
         print(note, file=sys.stderr)
 
-    local_train = train.shard(jax.process_count(), jax.process_index(), contiguous=True) if jax.process_count() > 1 else train
+    processes = (jax.process_index(), jax.process_count())
     value_labels = config.model.head.type == "values"
     num_values = model.net.head.num_values if value_labels else None
-    encoded = encode_comparisons(local_train, model.schema, model.annotators, value_labels, num_values)
-    local_batch = config.train.batch_size // jax.process_count()
-    stream = BatchStream(encoded, model.featurizer, local_batch, config.train.seed)
-    eval_encoded = (
-        encode_comparisons(eval_data, model.schema, model.annotators, value_labels, num_values) if eval_data is not None and len(eval_data) else None
-    )
-    step_fn = make_train_step(graphdef, rest, tx, config.loss, config.train.seed, config.train.group_dropout, config.train.dtype)
-    eval_fn = make_eval_step(graphdef, config.loss, config.train.dtype)
+    encoded = encode_comparisons(train, model.schema, model.annotators, value_labels, num_values)
+    stream = BatchStream(encoded, model.featurizer, config.train.batch_size, config.train.seed, processes)
+    step_fn = make_train_step(graphdef, rest, tx, config.loss, config.train.seed, config.train.group_dropout,
+                              config.train.dtype, config.train.nonfinite_patience)
+    replicated = sharding.replicated(mesh)
+    reset_stats = jax.jit(reset_window, out_shardings=replicated)
+    # Several processes must feed equal shapes; each sees only its rows' lengths.
+    longest = model.featurizer.buckets[-1] if processes[1] > 1 else None
 
-    def evaluate(params) -> list[dict]:
-        probs, rows_all = [], []
-        for rows, batch in eval_batches(eval_encoded, model.featurizer, config.eval.batch_size):
-            prob, _ = eval_fn(params, rest, sharding.put_batch(batch, mesh))
-            probs.append(np.asarray(prob)[: len(rows)])
-            rows_all.append(rows)
-        prob = np.concatenate(probs)
-        rows = np.concatenate(rows_all)
-        groups = group_metrics(prob, eval_encoded.label[rows], eval_encoded.weight[rows], eval_encoded.group_ids[rows], model.schema)
-        return [g.to_dict() for g in groups]
+    def place(batch):
+        if longest is not None:
+            batch = _pad_length(batch, longest, getattr(model.featurizer, "padding_side", "right") == "left")
+        return sharding.put_batch(batch, mesh)
 
-    def checkpoint_meta(step, metric=None):
-        return {"step": step, "position": list(position), "nonfinite_streak": streak, "best": best, "metric": metric}
+    evaluate = None
+    if eval_data is not None and len(eval_data):
+        eval_encoded = encode_comparisons(eval_data, model.schema, model.annotators, value_labels, num_values)
+        eval_step = make_eval_step(graphdef, config.loss, config.train.dtype, replicated)
+        evaluate = Evaluator(eval_encoded, model.featurizer, model.schema, eval_step, config.eval.batch_size,
+                             place, replicated, *processes)
 
     last_saved = [-1]
+    positions: dict[int, tuple[int, int]] = {}  # step -> its batch's position, since the last log point
 
-    def save(step, metric=None):
+    def save(step, metric=None, after=None):
         if last_saved[0] == step:
             return
         last_saved[0] = step
+        stats = jax.device_get(state.stats)
+        meta = {"step": step, "position": list(after or position), "nonfinite_streak": int(stats.streak),
+                "stats": stats_to_json(stats), "best": best, "metric": metric}
         model_tree = nnx.merge_state(state.params, rest).to_pure_dict()
-        checkpoints.save(step, model_tree, {"opt_state": state.opt_state, "step": state.step}, checkpoint_meta(step, metric), metric)
+        checkpoints.save(step, model_tree, {"opt_state": state.opt_state, "step": state.step}, meta, metric)
+
+    def report_nonfinite(stats) -> None:
+        count = int(stats.nonfinite_count)
+        for i in range(min(count, NONFINITE_SLOTS)):
+            s = int(stats.nonfinite_step[i])
+            loss, grad_norm = (float(v) for v in stats.nonfinite_values[i])
+            epoch, index = positions.get(s, (-1, -1))
+            record = {"step": s, "split": "nonfinite", "epoch": epoch, "batch": index, "loss": loss, "grad_norm": grad_norm}
+            result.nonfinite_steps.append(record)
+            metrics_log.write(record)
+            log.warning("step %d (epoch %d, batch %d): non-finite loss or gradient; update skipped", s, epoch, index)
+        if count > NONFINITE_SLOTS:
+            log.warning("%d more non-finite steps (updates skipped) before step %d", count - NONFINITE_SLOTS, step)
+
+    def stop_if_frozen(stats) -> None:
+        stopped = int(stats.stopped_at)
+        if not stopped:
+            return
+        report_nonfinite(stats)
+        where = positions[stopped]
+        save(stopped, after=stream.next_position(where))  # the device state is frozen at `stopped`
+        loss, grad_norm = (float(v) for v in stats.last_nonfinite)
+        raise TrainingStopped(
+            f"stopped at step {stopped}: {int(stats.streak)} non-finite steps in a row, the last on "
+            f"epoch {where[0]} batch {where[1]} (loss {loss}, gradient norm {grad_norm}); the "
+            f"checkpoint of step {stopped} holds the last finite parameters"
+        )
 
     stop_signal: list[str] = []
     handlers = {}
@@ -258,41 +308,46 @@ def _train_loop(config, model, train, eval_data, run_dir, mesh, checkpoints, met
             pass
 
     step = int(state.step)
-    bar = ProgressBar(total_steps, step, config.train.progress and jax.process_index() == 0, config.train.log_every)
+    every_ckpt = checkpoint_interval(config.checkpoint, total_steps)
+    log_every = config.train.log_every
+    bar = ProgressBar(total_steps, step, config.train.progress and jax.process_index() == 0, log_every)
     sign = 1.0 if config.eval.mode == "max" else -1.0
     evals_without_improvement = 0
-    throughput, t_start, n_start = 0.0, time.perf_counter(), step
+    t_start, n_start = time.perf_counter(), step
+    counter = itertools.count(step)
+
+    def prepare(batch):  # runs in the prefetch thread, in step order
+        if transform_batch is not None:
+            batch = transform_batch(next(counter), batch)
+        return place(batch)
+
     try:
-        iterator = stream.iterate(position)
+        iterator = stream.iterate(position, place=prepare)
         while step < total_steps:
             pos, batch = next(iterator)
-            if transform_batch is not None:
-                batch = transform_batch(step, batch)
-            state, metrics = step_fn(state, rest, sharding.put_batch(batch, mesh))
+            state, _ = step_fn(state, rest, batch)
             step += 1
+            positions[step] = pos
             position = stream.next_position(pos)
-            host = {k: float(v) for k, v in jax.device_get(metrics).items()}
-            if not host["finite"]:
-                streak += 1
-                record = {"step": step, "split": "nonfinite", "epoch": pos[0], "batch": pos[1], "loss": host["total"], "grad_norm": host["grad_norm"]}
-                result.nonfinite_steps.append(record)
-                metrics_log.write(record)
-                log.warning("step %d (epoch %d, batch %d): non-finite loss or gradient; update skipped", step, *pos)
-                if streak >= config.train.nonfinite_patience:
-                    save(step)
-                    raise TrainingStopped(
-                        f"stopped at step {step}: {streak} non-finite steps in a row, the last on "
-                        f"epoch {pos[0]} batch {pos[1]} (loss {host['total']}, gradient norm "
-                        f"{host['grad_norm']}); the checkpoint of step {step} holds the last finite parameters"
-                    )
-            else:
-                streak = 0
-            if step % config.train.log_every == 0 or step == total_steps:
-                throughput = bar.update(step, step * config.train.batch_size, {"loss": host["loss"], "acc": host["accuracy"]})
-                metrics_log.write({"step": step, "split": "train", **{k: host[k] for k in ("loss", "reg", "accuracy", "grad_norm")}, "cmp_per_s": throughput})
-            eval_due = eval_encoded is not None and config.eval.every > 0 and step % config.eval.every == 0
-            if eval_due or (eval_encoded is not None and step == total_steps):
-                groups = evaluate(state.params)
+            bar.advance(step)
+            log_due = step % log_every == 0 or step == total_steps
+            eval_due = evaluate is not None and ((config.eval.every > 0 and step % config.eval.every == 0) or step == total_steps)
+            ckpt_due = bool(every_ckpt) and step % every_ckpt == 0
+            if not (log_due or eval_due or ckpt_due or stop_signal):
+                continue
+            # a read point: the host waits for the device here, and only here
+            stats = jax.device_get(state.stats)
+            stop_if_frozen(stats)
+            if log_due:
+                report_nonfinite(stats)
+                count = int(stats.count)
+                means = {k: (float(v) / count if count else None) for k, v in zip(SUMMED, stats.sums)}
+                throughput = bar.update(step, step * config.train.batch_size, {"loss": means["loss"], "acc": means["accuracy"]})
+                metrics_log.write({"step": step, "split": "train", **means, "cmp_per_s": throughput})
+                state = state._replace(stats=reset_stats(state.stats))
+                positions.clear()
+            if eval_due:
+                groups = evaluate(state.params, rest)
                 result.eval_metrics.append({"step": step, "groups": groups})
                 overall = groups[0]
                 metrics_log.write({"step": step, "split": "eval", "accuracy": overall["accuracy"], "nll": overall["nll"]})
@@ -311,15 +366,16 @@ def _train_loop(config, model, train, eval_data, run_dir, mesh, checkpoints, met
                 if patience and evals_without_improvement >= patience:
                     result.stopped_by = f"early stopping at step {step}"
                     break
-            elif config.checkpoint.every and step % config.checkpoint.every == 0:
+            elif ckpt_due:
                 save(step)
             if stop_signal:
                 save(step)
                 result.stopped_by = f"{stop_signal[0]} at step {step} (checkpoint saved)"
-                print(f"{stop_signal[0]}: saved step {step} to {run_dir}; resume with --resume", file=sys.stderr)
+                print(f"{stop_signal[0]}: saved step {step} to {run_dir}; resume with --resume {run_dir}", file=sys.stderr)
                 break
         else:
             save(step)
+        jax.block_until_ready(state)
         elapsed = time.perf_counter() - t_start
         result.throughput = (step - n_start) * config.train.batch_size / max(elapsed, 1e-9)
     finally:
