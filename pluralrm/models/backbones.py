@@ -41,6 +41,41 @@ class MLP(nnx.Module):
         return x
 
 
+@jax.custom_vjp
+def embedding_bag(table: Array, ids: Array) -> Array:
+    """Sum of the rows ``table[ids]`` per text divided by sqrt(count). ``[V, E], [B, L] -> [B, E]``.
+
+    Id 0 is padding: it contributes nothing and gets no gradient. Equal in value and gradient to
+    ``sum(table[ids] * mask) / sqrt(max(count, 1))``, but cheaper on CPU, where the step is
+    memory-bound: the forward pass is one gather-and-sum (no ``[B, L, E]`` masked copy kept for
+    the backward pass), and the backward pass scatter-adds each text's gradient into the rows
+    of its real ids only (padding ids are dropped, not scattered as zeros into row 0), saving
+    only the ids and a ``[B, 1]`` scale between the passes.
+    """
+    return _bag_forward(table, ids)[0]
+
+
+def _bag_forward(table: Array, ids: Array) -> tuple[Array, tuple]:
+    rows = jnp.where(ids > 0, ids, table.shape[0])  # [B, L]; padding -> out of range, read as 0
+    count = jnp.sum(ids > 0, axis=-1, keepdims=True).astype(table.dtype)  # [B, 1]
+    norm = jnp.sqrt(jnp.maximum(count, 1.0))  # [B, 1]
+    summed = jnp.sum(jnp.take(table, rows, axis=0, mode="fill", fill_value=0), axis=1)  # [B, E]
+    shape_of = jnp.zeros((table.shape[0], 0), table.dtype)  # [V, 0]: the table's rows and dtype, no data
+    return summed / norm, (rows, norm, shape_of)
+
+
+def _bag_backward(residuals: tuple, grad: Array) -> tuple[Array, None]:
+    rows, norm, shape_of = residuals
+    per_text = (grad / norm).astype(shape_of.dtype)  # [B, E]
+    (b, length), width = rows.shape, per_text.shape[-1]
+    updates = jnp.broadcast_to(per_text[:, None, :], (b, length, width)).reshape(b * length, width)
+    table_grad = jnp.zeros((shape_of.shape[0], width), shape_of.dtype).at[rows.reshape(-1)].add(updates, mode="drop")
+    return table_grad, None
+
+
+embedding_bag.defvjp(_bag_forward, _bag_backward)
+
+
 class HashingBackbone(nnx.Module):
     """Embedding bag over hashed n-gram ids, then an MLP.
 
@@ -57,11 +92,8 @@ class HashingBackbone(nnx.Module):
 
     def features(self, inputs: dict[str, Array]) -> Array:
         ids = inputs["ids"]  # [B, L]
-        mask = (ids > 0).astype(self.embed.embedding.dtype)  # [B, L]
-        vectors = self.embed(ids) * mask[..., None]  # [B, L, E]
-        count = jnp.sum(mask, axis=-1, keepdims=True)  # [B, 1]
-        pooled = jnp.sum(vectors, axis=1) / jnp.sqrt(jnp.maximum(count, 1.0))  # [B, E]
-        return self.mlp(pooled)
+        table = self.embed.embedding[...]  # [V, E]
+        return self.mlp(embedding_bag(table, ids))
 
     def is_trainable(self, path: tuple) -> bool:
         return True
