@@ -41,6 +41,62 @@ class MLP(nnx.Module):
         return x
 
 
+# ids per slice of the bag's loops: a slice's gathered rows ([B, 8, E]) stay in cache
+BAG_CHUNK = 8
+
+
+@jax.custom_vjp
+def embedding_bag(table: Array, ids: Array) -> Array:
+    """Sum of the rows ``table[ids]`` per text divided by sqrt(count). ``[V, E], [B, L] -> [B, E]``.
+
+    Id 0 is padding: it contributes nothing and gets no gradient. Equal in value and gradient to
+    ``sum(table[ids] * mask) / sqrt(max(count, 1))`` up to the order of float additions, but
+    cheaper on CPU, where the step is memory-bound. That form materialises ``[B, L, E]`` twice
+    (the gathered rows and their masked copy, kept for the backward pass) and scatter-adds
+    ``[B, L, E]`` broadcast gradients, padding included, into row 0. Here both passes walk the
+    ids ``BAG_CHUNK`` at a time (a ``lax.scan``), so only ``[B, BAG_CHUNK, E]`` is ever
+    materialised; padding ids point past the table and are read as zeros and dropped from the
+    scatter; only the ids and a ``[B, 1]`` scale are kept between the passes.
+    """
+    return _bag_forward(table, ids)[0]
+
+
+def _chunked_rows(ids: Array, num_rows: int) -> Array:
+    """``[L / c, B, c]`` table rows of ``ids [B, L]`` (padding and tail -> ``num_rows``, out of range)."""
+    rows = jnp.where(ids > 0, ids, num_rows)
+    rows = jnp.pad(rows, ((0, 0), (0, -rows.shape[1] % BAG_CHUNK)), constant_values=num_rows)
+    return rows.reshape(rows.shape[0], -1, BAG_CHUNK).transpose(1, 0, 2)
+
+
+def _bag_forward(table: Array, ids: Array) -> tuple[Array, tuple]:
+    rows = _chunked_rows(ids, table.shape[0])  # [L / c, B, c]
+    count = jnp.sum(ids > 0, axis=-1, keepdims=True).astype(table.dtype)  # [B, 1]
+    norm = jnp.sqrt(jnp.maximum(count, 1.0))  # [B, 1]
+
+    def add_slice(total, slice_rows):  # [B, E], [B, c]
+        return total + jnp.sum(jnp.take(table, slice_rows, axis=0, mode="fill", fill_value=0), axis=1), None
+
+    summed, _ = jax.lax.scan(add_slice, jnp.zeros((ids.shape[0], table.shape[1]), table.dtype), rows)
+    shape_of = jnp.zeros((table.shape[0], 0), table.dtype)  # [V, 0]: the table's rows and dtype, no data
+    return summed / norm, (rows, norm, shape_of)
+
+
+def _bag_backward(residuals: tuple, grad: Array) -> tuple[Array, None]:
+    rows, norm, shape_of = residuals
+    per_text = (grad / norm).astype(shape_of.dtype)  # [B, E]
+    b, width = per_text.shape
+    updates = jnp.broadcast_to(per_text[:, None, :], (b, BAG_CHUNK, width)).reshape(b * BAG_CHUNK, width)
+
+    def scatter_slice(table_grad, slice_rows):  # [V, E], [B, c]
+        return table_grad.at[slice_rows.reshape(-1)].add(updates, mode="drop"), None
+
+    table_grad, _ = jax.lax.scan(scatter_slice, jnp.zeros((shape_of.shape[0], width), shape_of.dtype), rows)
+    return table_grad, None
+
+
+embedding_bag.defvjp(_bag_forward, _bag_backward)
+
+
 class HashingBackbone(nnx.Module):
     """Embedding bag over hashed n-gram ids, then an MLP.
 
@@ -57,11 +113,8 @@ class HashingBackbone(nnx.Module):
 
     def features(self, inputs: dict[str, Array]) -> Array:
         ids = inputs["ids"]  # [B, L]
-        mask = (ids > 0).astype(self.embed.embedding.dtype)  # [B, L]
-        vectors = self.embed(ids) * mask[..., None]  # [B, L, E]
-        count = jnp.sum(mask, axis=-1, keepdims=True)  # [B, 1]
-        pooled = jnp.sum(vectors, axis=1) / jnp.sqrt(jnp.maximum(count, 1.0))  # [B, E]
-        return self.mlp(pooled)
+        table = self.embed.embedding[...]  # [V, E]
+        return self.mlp(embedding_bag(table, ids))
 
     def is_trainable(self, path: tuple) -> bool:
         return True

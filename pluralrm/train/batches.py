@@ -39,7 +39,7 @@ Position = tuple[int, int]
 class EncodedComparisons:
     """A ComparisonDataset with its group/annotator columns turned into ids."""
 
-    prompts: Sequence[str]  # [N]: a pyarrow (Chunked)Array or a list
+    prompts: Sequence[str]  # [N]: RowTexts, a pyarrow (Chunked)Array or a list
     chosen: Sequence[str]
     rejected: Sequence[str]
     group_ids: np.ndarray  # [N, A] int32
@@ -53,6 +53,76 @@ class EncodedComparisons:
         return len(self.prompts)
 
 
+class RowTexts:
+    """A text column of a dataset's rows, gathered on demand from the Arrow table underneath.
+
+    ``column`` is the table's own column (its few record-batch chunks; memory-mapped or not) and
+    ``rows [N]`` which of its rows each dataset row is (a ``select``/``split`` indices mapping;
+    None when there is none). Reading the column through the dataset instead (``arrow_column``)
+    turns an indices mapping into one chunk per row, and every gather then walked all of them.
+    """
+
+    def __init__(self, column: Any, rows: np.ndarray | None = None):
+        import pyarrow as pa
+
+        self.column = column if isinstance(column, pa.ChunkedArray) else pa.chunked_array([column])
+        self.rows = rows
+        self._offsets = np.cumsum([0] + [len(c) for c in self.column.chunks])  # [chunks + 1]
+
+    def __len__(self) -> int:
+        return len(self.column) if self.rows is None else len(self.rows)
+
+    def take(self, rows: np.ndarray) -> Any:
+        """``texts[rows]`` as a pyarrow Array, chunk by chunk (no concatenation of the column)."""
+        import pyarrow as pa
+
+        rows = np.asarray(rows, np.int64)
+        where = rows if self.rows is None else self.rows[rows]
+        chunk = np.searchsorted(self._offsets, where, side="right") - 1
+        order = np.argsort(chunk, kind="stable")
+        pieces = []
+        for c, start, stop in _runs(chunk[order]):
+            local = where[order[start:stop]] - self._offsets[c]
+            pieces.append(self.column.chunk(c).take(pa.array(local)))
+        if not pieces:
+            return pa.array([], self.column.type)
+        gathered = pa.concat_arrays(pieces)  # rows in chunk order
+        return gathered.take(pa.array(np.argsort(order, kind="stable")))
+
+    def to_pylist(self) -> list[str]:
+        return self.take(np.arange(len(self))).to_pylist()
+
+
+def _runs(sorted_keys: np.ndarray) -> list[tuple[int, int, int]]:
+    """``(key, start, stop)`` of each run of equal values in a sorted array."""
+    if not len(sorted_keys):
+        return []
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+    stops = np.r_[starts[1:], len(sorted_keys)]
+    return [(int(sorted_keys[a]), int(a), int(b)) for a, b in zip(starts, stops)]
+
+
+def _table_rows(dataset: Any) -> np.ndarray | None:
+    """``[N]`` int64: the row of ``dataset.data`` behind each dataset row (None: the identity)."""
+    indices = getattr(dataset, "_indices", None)  # datasets' select/filter/shuffle mapping
+    if indices is None:
+        return None
+    return indices.column(0).to_numpy().astype(np.int64)
+
+
+def _column(dataset: Any, name: str, rows: np.ndarray | None) -> Any:
+    """Column ``name`` in dataset row order as Arrow, read from the table (one gather)."""
+    import pyarrow as pa
+
+    column = dataset.data.column(name)
+    return column if rows is None else column.take(pa.array(rows))
+
+
+def _float_column(dataset: Any, name: str, rows: np.ndarray | None) -> np.ndarray:
+    """``[N]`` float32 of a numeric column (through float64, as ``np.asarray(list, float32)``)."""
+    return _column(dataset, name, rows).to_numpy().astype(np.float32)
+
+
 def encode_comparisons(
     dataset: Any,
     schema: GroupSchema,
@@ -62,55 +132,54 @@ def encode_comparisons(
 ) -> EncodedComparisons:
     """Encodes a ComparisonDataset for training/eval with the model's vocabularies.
 
-    With ``value_labels`` and a ``chosen_values``/``rejected_values`` column, the per-response
-    value labels are read too (see ``value_label_arrays``); ``num_values`` is the K they must have.
+    Whole Arrow columns are read (no Python per row), from memory or memory-mapped alike; texts
+    stay in the table (``RowTexts``) and are gathered per batch. With ``value_labels`` and a
+    ``chosen_values``/``rejected_values`` column, the per-response value labels are read too
+    (see ``value_label_arrays``); ``num_values`` is the K they must have.
     """
-    from pluralrm.data.columns import arrow_column
-
     cols = dataset.column_names
     n = len(dataset)
+    rows = _table_rows(dataset)
     values = mask = None
     if value_labels and any(c in cols for c in VALUE_COLUMNS):
         labelled = value_label_arrays(dataset, num_values)
         if labelled is not None:
             values, mask = labelled
     return EncodedComparisons(
-        prompts=arrow_column(dataset, "prompt"),
-        chosen=arrow_column(dataset, "chosen"),
-        rejected=arrow_column(dataset, "rejected"),
-        group_ids=encode_group_columns(dataset, schema),
-        annotator_ids=annotator_codes(dataset, annotators),
-        label=np.asarray(dataset["label"], np.float32),
-        weight=np.asarray(dataset["weight"], np.float32) if "weight" in cols else np.ones(n, np.float32),
+        prompts=RowTexts(dataset.data.column("prompt"), rows),
+        chosen=RowTexts(dataset.data.column("chosen"), rows),
+        rejected=RowTexts(dataset.data.column("rejected"), rows),
+        group_ids=encode_group_columns(dataset, schema, rows),
+        annotator_ids=annotator_codes(dataset, annotators, rows),
+        label=_float_column(dataset, "label", rows),
+        weight=_float_column(dataset, "weight", rows) if "weight" in cols else np.ones(n, np.float32),
         values=values,
         values_mask=mask,
     )
 
 
-def encode_group_columns(dataset: Any, schema: GroupSchema) -> np.ndarray:
+def encode_group_columns(dataset: Any, schema: GroupSchema, rows: np.ndarray | None = None) -> np.ndarray:
     """``group_ids [N, A]`` int32 of a dataset's group columns, one schema lookup per distinct
-    value (not per row)."""
-    from pluralrm.data.columns import arrow_column, value_codes
+    value (not per row). ``rows``: the dataset's indices mapping (``_table_rows``)."""
+    from pluralrm.data.columns import value_codes
 
     ids = np.zeros((len(dataset), schema.num_attributes), np.int32)
     for a, name in enumerate(schema.attributes):
         if name in dataset.column_names and len(dataset):
-            uniques, codes = value_codes(arrow_column(dataset, name).fill_null(""))
+            uniques, codes = value_codes(_column(dataset, name, rows).fill_null(""))
             ids[:, a] = schema.encode({name: list(uniques)})[:, a][codes]
     return ids
 
 
-def annotator_codes(dataset: Any, annotators: Sequence[str]) -> np.ndarray:
+def annotator_codes(dataset: Any, annotators: Sequence[str], rows: np.ndarray | None = None) -> np.ndarray:
     """``[N]`` int32: annotator vocabulary id (index + 1) of each row, 0 when unknown or absent."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from pluralrm.data.columns import arrow_column
-
     n = len(dataset)
     if not annotators or "annotator_id" not in dataset.column_names or n == 0:
         return np.zeros(n, np.int32)
-    found = pc.index_in(arrow_column(dataset, "annotator_id"), value_set=pa.array(list(annotators), pa.string()))
+    found = pc.index_in(_column(dataset, "annotator_id", rows), value_set=pa.array(list(annotators), pa.string()))
     return (found.to_numpy(zero_copy_only=False) if found.null_count == 0
             else pc.fill_null(found, -1).to_numpy(zero_copy_only=False)).astype(np.int32) + 1
 
@@ -156,16 +225,16 @@ def value_label_arrays(dataset: Any, num_values: int | None = None) -> tuple[np.
     """
     import pyarrow.compute as pc
 
-    from pluralrm.data.columns import arrow_column
     from pluralrm.errors import DataError
 
     n = len(dataset)
+    rows = _table_rows(dataset)
     sides = []
     for name in VALUE_COLUMNS:
         if name not in dataset.column_names:
             sides.append((name, np.zeros(n, np.int64), np.zeros(0, np.float64)))
             continue
-        col = arrow_column(dataset, name).combine_chunks()
+        col = _column(dataset, name, rows).combine_chunks()
         lengths = pc.list_value_length(col).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
         flat = pc.list_flatten(col).to_numpy(zero_copy_only=False).astype(np.float64)
         sides.append((name, lengths, flat))

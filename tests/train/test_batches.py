@@ -26,7 +26,7 @@ def test_ids_match_the_per_row_encoding_and_texts_stay_arrow():
     np.testing.assert_array_equal(encoded.group_ids, reference)
     vocab = {"u1": 1, "u2": 2}
     np.testing.assert_array_equal(encoded.annotator_ids, [vocab.get(a, 0) for a in data["annotator_id"]])
-    assert isinstance(encoded.prompts, (pa.ChunkedArray, pa.Array))
+    assert isinstance(encoded.prompts.column, pa.ChunkedArray)  # the table's own column
     assert list(encoded.prompts.to_pylist()) == list(data["prompt"])
     featurizer = HashingFeaturizer(num_buckets=512, max_length=64, buckets=(64,))
     rows = np.array([4, 0, 2])
