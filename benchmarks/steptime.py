@@ -14,20 +14,32 @@ import numpy as np
 
 class StepClock:
     """A ``transform_batch`` hook for ``pluralrm.train.fit`` recording when each step starts and
-    the padded length of its batch (the last axis of its first input array)."""
+    the layout of its batch: the row width (last axis of ``input_ids``), the number of rows the
+    model runs (packed rows, or 2 x pairs padded sequences) and every sequence's real length."""
 
     def __init__(self):
         self.stamps: list[float] = []
         self.lengths: list[int] = []
+        self.rows: list[int] = []
+        self.sequence_lengths: list[list[int]] = []
 
     def __call__(self, step: int, batch: dict) -> dict:
         self.stamps.append(time.perf_counter())
-        first = next(iter(batch["inputs"].values()))
+        inputs = batch["inputs"]
+        first = inputs.get("input_ids", next(iter(inputs.values())))
         self.lengths.append(int(first.shape[-1]))
+        self.rows.append(int(np.prod(first.shape[:-1])))
+        weight = np.asarray(batch["weight"]) > 0
+        if "segment_ids" in inputs:  # packed: per-sequence lengths [B, 2]
+            real = np.asarray(inputs["lengths"])[weight]
+        else:
+            real = np.asarray(inputs["attention_mask"]).sum(axis=-1)[weight]
+        self.sequence_lengths.append([int(n) for n in real.reshape(-1)])
         return batch
 
     def to_dict(self, batch_size: int) -> dict:
-        return {"stamps": self.stamps, "lengths": self.lengths, "steps": len(self.stamps), "batch_size": batch_size}
+        return {"stamps": self.stamps, "lengths": self.lengths, "widths": self.lengths, "rows": self.rows,
+                "sequence_lengths": self.sequence_lengths, "steps": len(self.stamps), "batch_size": batch_size}
 
 
 def steady_rate(record: dict, skip: int) -> tuple[float, float, list[int]]:
