@@ -360,6 +360,21 @@ class RewardModel:
             yield start, stop, padded
 
     def _run_single(self, method, prompts, responses, group_ids) -> np.ndarray:
+        order = self._length_order(prompts, responses)
+        if order is not None:  # padded transformer batches: similar lengths together, less padding
+            prompts, responses = [prompts[i] for i in order], [responses[i] for i in order]
+            group_ids = None if group_ids is None else group_ids[order]
+            return self._run_single_ordered(method, prompts, responses, group_ids)[np.argsort(order)]
+        return self._run_single_ordered(method, prompts, responses, group_ids)
+
+    def _length_order(self, prompts, responses) -> np.ndarray | None:
+        """For padded tokenizer batches, the rows by text length (longest first), else None.
+        Packed batches need no sorting: their cost follows the real tokens already."""
+        if getattr(self.featurizer, "batching", None) != "padded" or len(prompts) <= self.batch_size:
+            return None
+        return np.argsort([-(len(p) + len(r)) for p, r in zip(prompts, responses)], kind="stable")
+
+    def _run_single_ordered(self, method, prompts, responses, group_ids) -> np.ndarray:
         state = nnx.state(self.net)
         out = []
         for start, stop, padded in self._batches(len(prompts)):
