@@ -14,20 +14,32 @@ import numpy as np
 
 class StepClock:
     """A ``transform_batch`` hook for ``pluralrm.train.fit`` recording when each step starts and
-    the padded length of its batch (the last axis of its first input array)."""
+    the layout of its batch: the row width (last axis of ``input_ids``), the number of rows the
+    model runs (packed rows, or 2 x pairs padded sequences) and every sequence's real length."""
 
     def __init__(self):
         self.stamps: list[float] = []
         self.lengths: list[int] = []
+        self.rows: list[int] = []
+        self.sequence_lengths: list[list[int]] = []
 
     def __call__(self, step: int, batch: dict) -> dict:
         self.stamps.append(time.perf_counter())
-        first = next(iter(batch["inputs"].values()))
+        inputs = batch["inputs"]
+        first = inputs.get("input_ids", next(iter(inputs.values())))
         self.lengths.append(int(first.shape[-1]))
+        self.rows.append(int(np.prod(first.shape[:-1])))
+        weight = np.asarray(batch["weight"]) > 0
+        if "segment_ids" in inputs:  # packed: per-sequence lengths [B, 2]
+            real = np.asarray(inputs["lengths"])[weight]
+        else:
+            real = np.asarray(inputs["attention_mask"]).sum(axis=-1)[weight]
+        self.sequence_lengths.append([int(n) for n in real.reshape(-1)])
         return batch
 
     def to_dict(self, batch_size: int) -> dict:
-        return {"stamps": self.stamps, "lengths": self.lengths, "steps": len(self.stamps), "batch_size": batch_size}
+        return {"stamps": self.stamps, "lengths": self.lengths, "widths": self.lengths, "rows": self.rows,
+                "sequence_lengths": self.sequence_lengths, "steps": len(self.stamps), "batch_size": batch_size}
 
 
 def steady_rate(record: dict, skip: int) -> tuple[float, float, list[int]]:
@@ -43,3 +55,94 @@ def steady_rate(record: dict, skip: int) -> tuple[float, float, list[int]]:
 
 def mean_length(lengths: list[int]) -> float:
     return float(np.mean(lengths)) if lengths else 0.0
+
+
+# --------------------------------------------------------------------------- step time vs length
+def length_sweep(lengths=(64, 128, 256, 512), batch_size: int = 16, batches: int = 3, repeats: int = 2,
+                 data_path: str = "/work/shared/data/hh-rlhf-harmless-base-sample.jsonl",
+                 batchings=("packed", "padded")) -> list[dict]:
+    """Seconds of one MiniLM-L6 train step (forward + backward of the pooled features and a
+    Bradley-Terry loss, jitted, compiled beforehand) on the same HH-RLHF pairs truncated to each
+    max length, packed and padded, with the tokens each layout computes on.
+
+    Returns one dict per (max length, batching): ``seconds`` (median over ``batches`` x
+    ``repeats``), ``real_tokens`` and ``slots`` (token positions computed) per step.
+    """
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from pluralrm.data.adapters.hh_rlhf import hh_rlhf
+    from pluralrm.data.featurize import pair_inputs
+    from pluralrm.data.packing import packed_pair_inputs
+    from pluralrm.data.tokenize import TokenizerFeaturizer
+    from pluralrm.models.transformer import TransformerBackbone, TransformerBackboneConfig
+
+    data = hh_rlhf(data_path, on_bad_row="skip")
+    rows = data.select(range(batch_size * batches))
+    out = []
+    for length in lengths:
+        config = TransformerBackboneConfig("minilm-l6", pooling="cls", max_length=length,
+                                           buckets=tuple(b for b in (32, 64, 128, 256, 512) if b <= length))
+        model = TransformerBackbone.from_config(config)
+        graphdef, state = nnx.split(model)
+        featurizer = TokenizerFeaturizer("minilm-l6", max_length=length, buckets=config.buckets)
+
+        @jax.jit
+        def step(state, inputs):
+            def loss(state):
+                net = nnx.merge(graphdef, state)
+                if "segment_ids" in inputs:
+                    f = net.features(inputs)
+                else:
+                    flat = {k: v.reshape((-1,) + v.shape[2:]) for k, v in inputs.items()}
+                    f = net.features(flat).reshape(-1, 2, net.dim)
+                gap = jnp.sum(f[:, 0] - f[:, 1], axis=-1)
+                return jnp.mean(jax.nn.softplus(-gap))
+            return jax.grad(loss)(state)
+
+        for batching in batchings:
+            times, real, slots = [], [], []
+            for b in range(batches):
+                part = rows[b * batch_size : (b + 1) * batch_size]
+                texts = (part["prompt"], part["chosen"], part["rejected"])
+                if batching == "packed":
+                    inputs = packed_pair_inputs(featurizer, *texts)
+                    real.append(int(inputs["lengths"].sum()))
+                else:
+                    inputs = pair_inputs(featurizer, *texts)
+                    real.append(int(inputs["attention_mask"].sum()))
+                slots.append(int(inputs["input_ids"].size))
+                inputs = {k: jnp.asarray(v) for k, v in inputs.items()}
+                jax.block_until_ready(step(state, inputs))  # compile
+                for _ in range(repeats):
+                    start = time.perf_counter()
+                    jax.block_until_ready(step(state, inputs))
+                    times.append(time.perf_counter() - start)
+            row = {"max_length": length, "batching": batching, "seconds": float(np.median(times)),
+                   "real_tokens": float(np.mean(real)), "slots": float(np.mean(slots))}
+            print(f"  L={length:4d} {batching:7s} {row['seconds']:7.2f} s/step  real tokens {row['real_tokens']:7.0f}  "
+                  f"computed slots {row['slots']:7.0f}  ms per 1k real tokens {1e6 * row['seconds'] / row['real_tokens']:6.0f}",
+                  flush=True)
+            out.append(row)
+    return out
+
+
+if __name__ == "__main__":
+    import argparse
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    parser = argparse.ArgumentParser(description="MiniLM-L6 train step time vs max length, packed and padded")
+    parser.add_argument("--lengths", default="64,128,256,512")
+    parser.add_argument("--batches", type=int, default=3)
+    parser.add_argument("--out", default="")
+    args = parser.parse_args()
+    from machine import describe
+
+    print(f"machine: {describe()}", flush=True)
+    result = length_sweep(tuple(int(x) for x in args.lengths.split(",")), batches=args.batches)
+    if args.out:
+        Path(args.out).write_text(json.dumps({"machine": describe(), "rows": result}, indent=1))

@@ -86,14 +86,24 @@ def train(spec: dict, out: dict):
                             processing_class=tokenizer, callbacks=[Clock()])
     collate = trainer.data_collator
 
+    rows: list[int] = []
+    sequence_lengths: list[list[int]] = []
+
     def measured(examples):
         batch = collate(examples)
-        lengths.append(int(batch["input_ids"].shape[1]))
+        if "input_ids" in batch:
+            masks = [batch["attention_mask"]]
+        else:  # older TRL: separate chosen / rejected tensors
+            masks = [batch["attention_mask_chosen"], batch["attention_mask_rejected"]]
+        lengths.append(max(int(m.shape[1]) for m in masks))
+        rows.append(sum(int(m.shape[0]) for m in masks))
+        sequence_lengths.append([int(n) for m in masks for n in m.sum(dim=1).tolist()])
         return batch
 
     trainer.data_collator = measured
     trainer.train()
-    out["train"] = {"stamps": stamps, "lengths": lengths, "steps": spec["steps"], "batch_size": spec["batch_size"],
+    out["train"] = {"stamps": stamps, "lengths": lengths, "widths": lengths, "rows": rows,
+                    "sequence_lengths": sequence_lengths, "steps": spec["steps"], "batch_size": spec["batch_size"],
                     "threads": torch.get_num_threads()}
     model = trainer.model.eval()
     out["eval_accuracy"] = held_out_accuracy(model, read_jsonl(spec["eval_tokens"]), tokenizer.pad_token_id)

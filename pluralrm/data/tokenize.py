@@ -44,6 +44,9 @@ class TokenizerFeaturizer:
         padding_side: ``"right"`` (any family) or ``"left"`` (decoders only).
         template: ``"auto"`` (pair for encoders; chat, else plain, for decoders) or one of
             ``"pair"``, ``"chat"``, ``"plain"``.
+        batching: ``"padded"`` or ``"packed"``: how batches built from this featurizer's output
+            are laid out (``pluralrm.data.packing``; packed rows are ``max_length`` long). The
+            featurizer's own output is always padded; the batch builders read this flag.
 
     Output of ``__call__``: ``{"input_ids", "attention_mask", "token_type_ids"}`` int32 ``[N, L]``.
     """
@@ -53,6 +56,7 @@ class TokenizerFeaturizer:
     buckets: tuple[int, ...] = (32, 64, 128, 256)
     padding_side: str = "right"
     template: str = "auto"
+    batching: str = "padded"
     family: str = field(init=False, compare=False)
     _tokenizer: Any = field(init=False, repr=False, compare=False)
 
@@ -63,6 +67,8 @@ class TokenizerFeaturizer:
             raise ConfigError(f"tokenizer max_length must be >= 4, got {self.max_length}")
         if self.padding_side not in ("right", "left"):
             raise ConfigError(f"padding_side must be 'right' or 'left', got {self.padding_side!r}")
+        if self.batching not in ("padded", "packed"):
+            raise ConfigError(f"batching must be 'padded' or 'packed', got {self.batching!r}")
         if self.template not in TEMPLATES:
             raise ConfigError(f"template {self.template!r} is not one of {list(TEMPLATES)}")
         buckets = tuple(sorted(int(b) for b in self.buckets if 0 < b <= self.max_length))
@@ -113,6 +119,7 @@ class TokenizerFeaturizer:
             "buckets": list(self.buckets),
             "padding_side": self.padding_side,
             "template": self.template,
+            "batching": self.batching,
         }
 
     # ----------------------------------------------------------------------- encoding

@@ -188,5 +188,6 @@ def build_backbone(config: BackboneConfig, rngs: nnx.Rngs) -> tuple[nnx.Module, 
         remat=config.remat,
         max_length=config.max_length,
         buckets=tuple(b for b in config.buckets if b <= config.max_length) or (config.max_length,),
+        batching=config.batching,
     )
     return TransformerBackbone.from_config(transformer_config, rngs=rngs), transformer_config.featurizer()

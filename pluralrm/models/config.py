@@ -47,9 +47,12 @@ class BackboneConfig:
     top_k_layers: int = 0
     remat: bool = False
     embedding_cache: str = ""
+    # transformer: "packed" (padding-free rows, pluralrm.data.packing) or "padded"
+    batching: str = "packed"
 
     def __post_init__(self) -> None:
         _choice("backbone.type", self.type, BACKBONE_TYPES)
+        _choice("backbone.batching", self.batching, ("packed", "padded"))
         _choice("backbone.pooling", self.pooling, POOLINGS)
         _choice("backbone.trainable", self.trainable, TRAINABLE)
         _choice("backbone.dtype", self.dtype, ("float32", "bfloat16"))

@@ -30,6 +30,7 @@ from flax import nnx
 
 from pluralrm.configs import from_dict, to_dict
 from pluralrm.data.featurize import Featurizer, featurizer_from_config, pair_inputs
+from pluralrm.data.packing import is_packed, packed_inputs, packed_pair_inputs
 from pluralrm.data.schema import GroupSchema
 from pluralrm.errors import CheckpointError, ConfigError, DataError
 from pluralrm.models.artefacts import check_declared_size, check_directory, read_json
@@ -56,7 +57,14 @@ class RewardNet(nnx.Module):
         return self.backbone.features(inputs)
 
     def pair_features(self, inputs: dict[str, Array]) -> tuple[Array, Array]:
-        """``{name: [B, 2, L]}`` → chosen and rejected features ``[B, D]`` in one backbone pass."""
+        """``{name: [B, 2, L]}`` → chosen and rejected features ``[B, D]`` in one backbone pass.
+
+        Packed inputs (``pluralrm.data.packing``: rows of several sequences, ``first_index
+        [B, 2]``) give the same ``[B, D]`` pair straight from the packed rows.
+        """
+        if is_packed(inputs):
+            f = self.features(inputs)  # [B, 2, D]
+            return f[:, 0], f[:, 1]
         flat = {k: v.reshape((-1,) + v.shape[2:]) for k, v in inputs.items()}  # [2B, L]
         f = self.features(flat).reshape((-1, 2) + (self.backbone.dim,))
         return f[:, 0], f[:, 1]
@@ -340,6 +348,12 @@ class RewardModel:
         """The jitted pure function of (state, ...) for one RewardNet method, built once."""
         return self.jitted(name, getattr(RewardNet, name))
 
+    def _packs(self) -> bool:
+        """Whether scoring batches are packed (padding-free rows, ``pluralrm.data.packing``):
+        the featurizer asks for it. Packed rows make a batch's cost follow its real tokens, so
+        a batch of long and short texts no longer pays the longest length for every text."""
+        return getattr(self.featurizer, "batching", "padded") == "packed"
+
     def _batches(self, n: int):
         for start in range(0, n, self.batch_size):
             stop = min(start + self.batch_size, n)
@@ -347,10 +361,28 @@ class RewardModel:
             yield start, stop, padded
 
     def _run_single(self, method, prompts, responses, group_ids) -> np.ndarray:
+        order = self._length_order(prompts, responses)
+        if order is not None:  # padded transformer batches: similar lengths together, less padding
+            prompts, responses = [prompts[i] for i in order], [responses[i] for i in order]
+            group_ids = None if group_ids is None else group_ids[order]
+            return self._run_single_ordered(method, prompts, responses, group_ids)[np.argsort(order)]
+        return self._run_single_ordered(method, prompts, responses, group_ids)
+
+    def _length_order(self, prompts, responses) -> np.ndarray | None:
+        """For padded tokenizer batches, the rows by text length (longest first), else None.
+        Packed batches need no sorting: their cost follows the real tokens already."""
+        if getattr(self.featurizer, "batching", None) != "padded" or len(prompts) <= self.batch_size:
+            return None
+        return np.argsort([-(len(p) + len(r)) for p, r in zip(prompts, responses)], kind="stable")
+
+    def _run_single_ordered(self, method, prompts, responses, group_ids) -> np.ndarray:
         state = nnx.state(self.net)
         out = []
         for start, stop, padded in self._batches(len(prompts)):
-            inputs = _pad_batch(self.featurizer(prompts[start:stop], responses[start:stop]), padded)
+            if self._packs():
+                inputs = packed_inputs(self.featurizer, prompts[start:stop], responses[start:stop], pad_to=padded)
+            else:
+                inputs = _pad_batch(self.featurizer(prompts[start:stop], responses[start:stop]), padded)
             args = [inputs]
             if group_ids is not None:
                 args.append(pad_rows(group_ids[start:stop], padded))
@@ -363,10 +395,14 @@ class RewardModel:
         temps = self._temperature_vector()
         out = []
         for start, stop, padded in self._batches(len(prompts)):
-            inputs = _pad_batch(
-                pair_inputs(self.featurizer, prompts[start:stop], a[start:stop], b[start:stop]),
-                padded,
-            )
+            if self._packs():
+                inputs = packed_pair_inputs(self.featurizer, prompts[start:stop], a[start:stop], b[start:stop],
+                                            pad_to=padded)
+            else:
+                inputs = _pad_batch(
+                    pair_inputs(self.featurizer, prompts[start:stop], a[start:stop], b[start:stop]),
+                    padded,
+                )
             if all_groups:
                 pg = self._fn("all_groups_pair_gap")(state, inputs)
                 t = temps[None, :, None] if pg.log_weights is not None else temps[None, :]

@@ -7,11 +7,14 @@ it is the texts' bytes and a few bytes of ids per row.
 Epoch e visits the rows in ``permutation(seed, e)``; a *position* (epoch, batch index) fully
 determines the next batch, which is what a checkpoint stores to resume exactly. Each batch is
 padded to the featurizer's length bucket of its longest text, so the number of distinct shapes
-(and compilations) is bounded by the number of buckets.
+(and compilations) is bounded by the number of buckets; or, with a packing featurizer
+(``batching="packed"``), packed padding-free into rows of ``max_length`` tokens (a few bucketed
+row counts: see ``pluralrm.data.packing``).
 
 Batch layout (numpy, this process's rows)::
 
     inputs:        {name: [B, 2, L]}   pair axis: 0 = chosen, 1 = rejected
+                   (packed: {name: [R, L]} rows + first/last_index, lengths [B, 2])
     group_ids:     [B, A] int32        0 = unknown
     annotator_ids: [B]    int32        0 = unknown
     label:         [B]    float32      P(chosen ≻ rejected)
@@ -30,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from pluralrm.data.featurize import Featurizer, pair_inputs
+from pluralrm.data.packing import is_packed, packed_pair_inputs
 from pluralrm.data.schema import GroupSchema
 
 Position = tuple[int, int]
@@ -265,16 +269,35 @@ def value_label_arrays(dataset: Any, num_values: int | None = None) -> tuple[np.
     return values, mask
 
 
+def packs_batches(featurizer: Featurizer) -> bool:
+    """Whether batches for ``featurizer`` use the packed layout (``pluralrm.data.packing``):
+    when it asks for it (``batching="packed"``) and this is a single-process run (each process
+    packs its own rows into its own number of rows, which multi-process global arrays cannot
+    mix; those runs fall back to padded batches, which the model reads as well)."""
+    if getattr(featurizer, "batching", "padded") != "packed":
+        return False
+    import jax
+
+    return jax.process_count() == 1
+
+
 def make_batch(data: EncodedComparisons, rows: np.ndarray, featurizer: Featurizer, pad_to: int = 0) -> dict:
-    """The batch of the given rows (padded with weight-0 rows up to ``pad_to``)."""
+    """The batch of the given rows (padded with weight-0 rows up to ``pad_to``).
+
+    With a packing featurizer (:func:`packs_batches`) ``inputs`` is the packed layout of
+    ``pluralrm.data.packing`` (rows ``[R, max_length]``, pooling indices ``[B, 2]``); the
+    packed row count is a multiple of the local device count so the rows split over devices.
+    """
     rows = np.asarray(rows)
+    texts = (take_texts(data.prompts, rows), take_texts(data.chosen, rows), take_texts(data.rejected, rows))
+    if packs_batches(featurizer):
+        import jax
+
+        inputs = packed_pair_inputs(featurizer, *texts, pad_to=pad_to, row_multiple=jax.local_device_count())
+    else:
+        inputs = pair_inputs(featurizer, *texts)
     batch = {
-        "inputs": pair_inputs(
-            featurizer,
-            take_texts(data.prompts, rows),
-            take_texts(data.chosen, rows),
-            take_texts(data.rejected, rows),
-        ),
+        "inputs": inputs,
         "group_ids": data.group_ids[rows],
         "annotator_ids": data.annotator_ids[rows],
         "label": data.label[rows],
@@ -285,7 +308,10 @@ def make_batch(data: EncodedComparisons, rows: np.ndarray, featurizer: Featurize
         batch["values_mask"] = data.values_mask[rows]
     extra = pad_to - len(rows)
     if extra > 0:
+        packed = batch.pop("inputs") if is_packed(batch["inputs"]) else None
         batch = _pad(batch, extra)
+        if packed is not None:
+            batch["inputs"] = packed
     return batch
 
 

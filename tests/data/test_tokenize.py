@@ -159,3 +159,27 @@ def test_plain_template_without_chat_template(plain_dir):
     assert real_rows(batch)[0][0] == featurizer._tokenizer.bos_token_id
     with pytest.raises(ConfigError, match="no chat template"):
         TokenizerFeaturizer(str(plain_dir), template="chat")
+
+
+def test_packed_pair_inputs_hold_the_padded_tokens(minilm):
+    """Packing a featurizer's pairs keeps every sequence's tokens, in order, and its config says so."""
+    from dataclasses import replace
+
+    from pluralrm.data.packing import packed_pair_inputs
+
+    packing = replace(minilm, batching="packed")
+    assert featurizer_from_config(json.loads(json.dumps(packing.to_config()))).batching == "packed"
+    with pytest.raises(ConfigError, match="batching"):
+        TokenizerFeaturizer("minilm-l6", batching="ragged")
+    prompts, chosen, rejected = ["p1", "a longer prompt here"], ["good answer", "yes"], ["bad", "no no no no"]
+    padded = pair_inputs(minilm, prompts, chosen, rejected)
+    packed = packed_pair_inputs(packing, prompts, chosen, rejected, pad_to=3)
+    assert packed["first_index"].shape == (3, 2) and packed["input_ids"].shape[1] == minilm.max_length
+    flat_ids, flat_types = packed["input_ids"].reshape(-1), packed["token_type_ids"].reshape(-1)
+    for i in range(2):
+        for side in range(2):
+            real = padded["attention_mask"][i, side] > 0
+            f, last = packed["first_index"][i, side], packed["last_index"][i, side]
+            np.testing.assert_array_equal(flat_ids[f : last + 1], padded["input_ids"][i, side][real])
+            np.testing.assert_array_equal(flat_types[f : last + 1], padded["token_type_ids"][i, side][real])
+    assert packed["lengths"][2].tolist() == [0, 0]  # the padding comparison is empty

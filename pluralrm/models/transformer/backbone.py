@@ -16,7 +16,8 @@ from jax.sharding import Mesh
 
 from pluralrm.errors import ConfigError
 from pluralrm.models.transformer.decoder import DecoderModel
-from pluralrm.models.transformer.pooling import POOLINGS, pool
+from pluralrm.data.packing import BATCHING_MODES, is_packed
+from pluralrm.models.transformer.pooling import POOLINGS, packed_pool, pool
 from pluralrm.models.transformer.weights import DTYPES, TransformerModel, from_pretrained
 from pluralrm.pretrained import resolve_pretrained
 
@@ -42,7 +43,12 @@ class TransformerBackboneConfig:
         top_k_layers: with ``trainable="top_k"``, how many of the last layers train.
         remat: recompute each layer in the backward pass (less memory, ~1/3 more compute).
         max_length: longest tokenized input (the featurizer truncates to it).
-        buckets: padded lengths the featurizer rounds up to (one compilation each).
+        buckets: padded lengths the featurizer rounds up to (one compilation each; padded
+            batching only).
+        batching: ``"packed"`` (default): the chosen and rejected sequences of a batch are laid
+            end to end in rows of ``max_length`` tokens with attention restricted to each
+            sequence (``pluralrm.data.packing``), so no compute goes to padding; ``"padded"``:
+            one row per sequence padded to its length bucket.
     """
 
     path: str
@@ -53,8 +59,11 @@ class TransformerBackboneConfig:
     remat: bool = False
     max_length: int = 256
     buckets: tuple[int, ...] = (32, 64, 128, 256)
+    batching: str = "packed"
 
     def __post_init__(self) -> None:
+        if self.batching not in BATCHING_MODES:
+            raise ConfigError(f"batching {self.batching!r} is not one of {list(BATCHING_MODES)}")
         if self.pooling != "auto" and self.pooling not in POOLINGS:
             raise ConfigError(f"pooling {self.pooling!r} is not one of {['auto', *POOLINGS]}")
         if self.dtype not in ("float32", "bfloat16"):
@@ -72,6 +81,7 @@ class TransformerBackboneConfig:
         """The tokenizer featurizer matching this backbone (same path, max_length, buckets)."""
         from pluralrm.data.tokenize import TokenizerFeaturizer
 
+        options.setdefault("batching", self.batching)
         return TokenizerFeaturizer(self.path, max_length=self.max_length, buckets=self.buckets, **options)
 
 
@@ -135,11 +145,18 @@ class TransformerBackbone(nnx.Module):
         return cls(model, pooling=pooling, trainable=config.trainable, top_k_layers=config.top_k_layers)
 
     def hidden_states(self, inputs: dict[str, jax.Array]) -> jax.Array:
-        """Last hidden states ``[B, L, D]`` (model dtype)."""
+        """Last hidden states ``[B, L, D]`` (model dtype); packed inputs give ``[R, L, D]``."""
+        if is_packed(inputs):
+            return self.model(inputs["input_ids"], inputs["attention_mask"], inputs.get("token_type_ids"),
+                              segment_ids=inputs["segment_ids"], positions=inputs["positions"])
         return self.model(inputs["input_ids"], inputs["attention_mask"], inputs.get("token_type_ids"))
 
     def features(self, inputs: dict[str, jax.Array]) -> jax.Array:
-        """Pooled features ``[B, D]`` float32 from ``[B, L]`` int inputs."""
+        """Pooled features float32: ``[B, D]`` from ``[B, L]`` padded inputs, or one vector per
+        packed sequence (``[N, D]`` or ``[N, 2, D]``, the shape of ``first_index``) from packed
+        inputs (``pluralrm.data.packing``)."""
+        if is_packed(inputs):
+            return packed_pool(self.pooling, self.hidden_states(inputs), inputs)
         return pool(self.pooling, self.hidden_states(inputs), inputs["attention_mask"])
 
     def __call__(self, inputs: dict[str, jax.Array]) -> jax.Array:

@@ -29,6 +29,7 @@ from pluralrm.models.transformer.layers import (
     positions_from_mask,
     rms_norm,
     run_layers,
+    segment_attention,
 )
 from pluralrm.models.transformer.layout import IDENTITY, TRANSPOSE, Layout, Row, config_int, config_value, expand
 
@@ -219,7 +220,8 @@ class DecoderLayer(nnx.Module):
         self.down = dense(f, d, use_bias=config.mlp_bias, dtype=dtype, rngs=rngs)
 
     def __call__(self, x: jax.Array, mask: jax.Array, positions: jax.Array) -> jax.Array:
-        """``x: [B, L, D]``, ``mask: [B, L, L]`` (causal & padding), ``positions: [B, L]``."""
+        """``x: [B, L, D]``, ``mask: [B, L, L]`` (causal & padding) or ``[B, L]`` segment ids of
+        packed rows, ``positions: [B, L]``."""
         b, l, _ = x.shape
         h = self.attn_norm(x)
         q = self.q(h).reshape(b, l, self.num_heads, self.head_dim)
@@ -229,10 +231,14 @@ class DecoderLayer(nnx.Module):
             q, k = self.q_norm(q), self.k_norm(k)
         inv_freq = rope_inverse_frequencies(*self.inv_freq_config)
         q, k = apply_rope(q, positions, inv_freq), apply_rope(k, positions, inv_freq)
-        if self.window is not None:
-            idx = jnp.arange(l)
-            mask = mask & ((idx[:, None] - idx[None, :]) < self.window)[None]
-        x = x + self.o(attention(q, k, v, mask).reshape(b, l, -1))
+        if mask.ndim == 2:  # packed rows: segment ids
+            attended = segment_attention(q, k, v, mask, causal=True, window=self.window)
+        else:
+            if self.window is not None:
+                idx = jnp.arange(l)
+                mask = mask & ((idx[:, None] - idx[None, :]) < self.window)[None]
+            attended = attention(q, k, v, mask)
+        x = x + self.o(attended.reshape(b, l, -1))
         h = self.mlp_norm(x)
         return x + self.down(activation(self.act)(self.gate(h)) * self.up(h))
 
@@ -264,10 +270,24 @@ class DecoderModel(nnx.Module):
         self.lm_head = dense(config.hidden_size, config.vocab_size, use_bias=False, dtype=dtype, rngs=rngs) if untied else None
 
     def __call__(
-        self, input_ids: jax.Array, attention_mask: jax.Array, token_type_ids: jax.Array | None = None
+        self,
+        input_ids: jax.Array,
+        attention_mask: jax.Array,
+        token_type_ids: jax.Array | None = None,
+        *,
+        segment_ids: jax.Array | None = None,
+        positions: jax.Array | None = None,
     ) -> jax.Array:
-        """Last hidden states ``[B, L, D]``; ``token_type_ids`` is accepted and ignored."""
+        """Last hidden states ``[B, L, D]``; ``token_type_ids`` is accepted and ignored.
+
+        Packed rows pass ``segment_ids`` and per-segment ``positions`` (causal attention within
+        each segment, rotary angles at the unpacked positions).
+        """
         b, l = input_ids.shape
+        if segment_ids is not None:
+            pos = positions if positions is not None else positions_from_mask(attention_mask)
+            h = run_layers(self.layers, self.embed(input_ids), segment_ids, pos, remat=self.remat)
+            return self.norm(h)
         positions = positions_from_mask(attention_mask)
         causal = jnp.tril(jnp.ones((l, l), dtype=bool))
         mask = causal[None] & (attention_mask > 0)[:, None, :]

@@ -26,6 +26,7 @@ from pluralrm.models.transformer.layers import (
     layer_norm,
     positions_from_mask,
     run_layers,
+    segment_attention,
 )
 from pluralrm.models.transformer.layout import IDENTITY, TRANSPOSE, Layout, config_int, config_value, expand
 
@@ -124,13 +125,17 @@ class EncoderLayer(nnx.Module):
         self.mlp_norm = layer_norm(d, config.layer_norm_eps, dtype=dtype, rngs=rngs)
 
     def __call__(self, x: jax.Array, mask: jax.Array) -> jax.Array:
-        """``x: [B, L, D]``, ``mask: [B, L, L]`` bool -> ``[B, L, D]``."""
+        """``x: [B, L, D]``; ``mask``: ``[B, L, L]`` bool, or ``[B, L]`` segment ids of packed
+        rows (attention within each segment) -> ``[B, L, D]``."""
         b, l, d = x.shape
         heads = (b, l, self.num_heads, d // self.num_heads)
         q = self.query(x).reshape(heads)
         k = self.key(x).reshape(heads)
         v = self.value(x).reshape(heads)
-        attended = attention(q, k, v, mask).reshape(b, l, d)
+        if mask.ndim == 2:
+            attended = segment_attention(q, k, v, mask, causal=False).reshape(b, l, d)
+        else:
+            attended = attention(q, k, v, mask).reshape(b, l, d)
         x = self.attention_norm(x + self.attention_out(attended))
         return self.mlp_norm(x + self.down(activation(self.act)(self.up(x))))
 
@@ -145,17 +150,28 @@ class EncoderModel(nnx.Module):
         self.layers = nnx.List([EncoderLayer(config, dtype=dtype, rngs=rngs) for _ in range(config.num_layers)])
 
     def __call__(
-        self, input_ids: jax.Array, attention_mask: jax.Array, token_type_ids: jax.Array | None = None
+        self,
+        input_ids: jax.Array,
+        attention_mask: jax.Array,
+        token_type_ids: jax.Array | None = None,
+        *,
+        segment_ids: jax.Array | None = None,
+        positions: jax.Array | None = None,
     ) -> jax.Array:
         """Last hidden states ``[B, L, D]`` for ``[B, L]`` inputs (1 = token in the mask).
 
+        Packed rows (``pluralrm.data.packing``) pass ``segment_ids`` and per-segment
+        ``positions``: each token then sees only its own segment, at its unpacked position.
         Models with a single token type (RoBERTa) ignore ``token_type_ids``, whatever a
         tokenizer put there.
         """
         if token_type_ids is None or self.config.type_vocab_size <= 1:
             token_type_ids = jnp.zeros_like(input_ids)
-        positions = positions_from_mask(attention_mask) + self.config.position_offset
-        h = self.embeddings(input_ids, token_type_ids, positions)
+        if positions is None:
+            positions = positions_from_mask(attention_mask)
+        h = self.embeddings(input_ids, token_type_ids, positions + self.config.position_offset)
+        if segment_ids is not None:
+            return run_layers(self.layers, h, segment_ids, remat=self.remat)
         b, l = input_ids.shape
         mask = jnp.broadcast_to((attention_mask > 0)[:, None, :], (b, l, l))
         return run_layers(self.layers, h, mask, remat=self.remat)

