@@ -37,15 +37,12 @@ from tests.e2e.tiny_models import comparison_rows, write_jsonl, write_tiny_model
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "experiments" / "configs"
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("transformer_e2e")]
+pytestmark = pytest.mark.slow
 
 STEPS, CHECKPOINT_EVERY = 16, 4
-LAYOUTS = {
-    "bert": ("conditioned_minilm.yaml", ["model.backbone.max_length=32", "model.backbone.buckets=[16,32]"]),
-    "llama": ("conditioned_decoder.yaml", ["model.backbone.max_length=48", "model.backbone.buckets=[24,48]"]),
-}
-TINY = [
-    f"train.steps={STEPS}", "train.batch_size=8", "train.log_every=1", "eval.every=8", "eval.batch_size=16",
+LAYOUTS = {"bert": "conditioned_minilm.yaml", "llama": "conditioned_decoder.yaml"}  # layout -> shipped config
+TINY = [  # one length bucket: one compilation per program
+    "model.backbone.max_length=32", "model.backbone.buckets=[32]", f"train.steps={STEPS}", "train.batch_size=8", "train.log_every=1", "eval.every=8", "eval.batch_size=16",
     f"checkpoint.every={CHECKPOINT_EVERY}", "checkpoint.keep_last=2", "schedule.warmup_steps=2",
     "optimizer.lr=1e-3", "model.head.hidden_dim=16",
 ]
@@ -82,29 +79,19 @@ class Workspace:
         self.run = root / "run"
 
     def train_args(self, run_dir: Path) -> list[str]:
-        config, sizes = LAYOUTS[self.layout]
-        sets = [f"model.backbone.path={self.model_dir}", f"data.path={self.data}", *sizes, *TINY]
-        return ["train", "--config", str(CONFIGS / config), "--out", str(run_dir), "--no-progress",
+        sets = [f"model.backbone.path={self.model_dir}", f"data.path={self.data}", *TINY]
+        return ["train", "--config", str(CONFIGS / LAYOUTS[self.layout]), "--out", str(run_dir), "--no-progress",
                 *(a for s in sets for a in ("--set", s))]
 
 
-@pytest.fixture(scope="module", params=list(LAYOUTS))
-def ws(request, tmp_path_factory):
-    """A workspace whose uninterrupted run is started here and awaited on first use."""
+# one xdist worker per layout (make test: --dist loadgroup), so the two layouts run side by side
+@pytest.fixture(scope="module", params=[pytest.param(name, marks=pytest.mark.xdist_group(f"e2e-{name}"))
+                                        for name in LAYOUTS])
+def trained(request, tmp_path_factory):
+    """A workspace and its uninterrupted run (its compilations fill the cache for the others)."""
     workspace = Workspace(request.param, tmp_path_factory.mktemp(f"e2e-{request.param}"))
-    workspace.reference = cli(*workspace.train_args(workspace.run))
-    workspace.reference_out = None
-    yield workspace
-    if workspace.reference.poll() is None:
-        workspace.reference.kill()
-        workspace.reference.communicate()
-
-
-@pytest.fixture
-def trained(ws):
-    if ws.reference_out is None:
-        ws.reference_out = finish(ws.reference)
-    return ws
+    workspace.reference_out = finish(cli(*workspace.train_args(workspace.run)))
+    return workspace
 
 
 def rows_of(path: Path) -> list[dict]:
@@ -120,37 +107,6 @@ def params(model: RewardModel) -> dict[str, np.ndarray]:
 def expected_scores(model: RewardModel) -> np.ndarray:
     return model.score([c["prompt"] for c in CANDIDATES], [c["response"] for c in CANDIDATES],
                        groups=[{"country": c["country"]} for c in CANDIDATES])
-
-
-# --------------------------------------------------------------------------- --resume after SIGKILL
-# first in the file: the killed run overlaps the uninterrupted one, started by the fixture
-def test_sigkill_after_a_checkpoint_then_resume_matches_the_uninterrupted_run(ws):
-    run = ws.root / "killed"
-    victim = cli(*ws.train_args(run))
-    first = run / "manifests" / f"{CHECKPOINT_EVERY}.json"  # written once that checkpoint is complete
-    deadline = time.monotonic() + 240
-    while not first.exists():
-        assert victim.poll() is None, f"training ended before its first checkpoint: {victim.communicate()[0]}"
-        assert time.monotonic() < deadline, "no checkpoint within 240 s"
-        time.sleep(0.01)
-    victim.send_signal(signal.SIGKILL)
-    victim.communicate(timeout=60)
-    assert victim.returncode == -signal.SIGKILL
-    saved = max(int(p.stem) for p in (run / "manifests").glob("*.json"))
-    assert saved < STEPS, f"the kill came after the last checkpoint (step {saved}); nothing was left to resume"
-    resumed = finish(cli(*ws.train_args(run), "--resume"))
-    assert f"resumed {run} at step" in resumed, resumed
-    if ws.reference_out is None:
-        ws.reference_out = finish(ws.reference)
-    reference, after = params(RewardModel.load(ws.run, "latest")), params(RewardModel.load(run, "latest"))
-    assert reference.keys() == after.keys()
-    for name in reference:
-        np.testing.assert_array_equal(after[name], reference[name], err_msg=name)
-
-    def logged(r: Path) -> list[dict]:
-        return [{k: v for k, v in x.items() if k != "cmp_per_s"} for x in rows_of(r / "metrics.jsonl")]
-
-    assert logged(run) == logged(ws.run)
 
 
 # --------------------------------------------------------------------------- train
@@ -239,3 +195,32 @@ def _first_line(proc: subprocess.Popen, timeout: float) -> str:
         proc.kill()
         raise AssertionError(f"the server did not start: {proc.stderr.read()}")
     return out[0].strip()
+
+
+# --------------------------------------------------------------------------- --resume after SIGKILL
+def test_sigkill_after_a_checkpoint_then_resume_matches_the_uninterrupted_run(trained):
+    ws = trained
+    run = ws.root / "killed"
+    victim = cli(*ws.train_args(run))
+    first = run / "manifests" / f"{CHECKPOINT_EVERY}.json"  # written once that checkpoint is complete
+    deadline = time.monotonic() + 240
+    while not first.exists():
+        assert victim.poll() is None, f"training ended before its first checkpoint: {victim.communicate()[0]}"
+        assert time.monotonic() < deadline, "no checkpoint within 240 s"
+        time.sleep(0.01)
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate(timeout=60)
+    assert victim.returncode == -signal.SIGKILL
+    saved = max(int(p.stem) for p in (run / "manifests").glob("*.json"))
+    assert saved < STEPS, f"the kill came after the last checkpoint (step {saved}); nothing was left to resume"
+    resumed = finish(cli(*ws.train_args(run), "--resume"))
+    assert f"resumed {run} at step" in resumed, resumed
+    reference, after = params(RewardModel.load(ws.run, "latest")), params(RewardModel.load(run, "latest"))
+    assert reference.keys() == after.keys()
+    for name in reference:
+        np.testing.assert_array_equal(after[name], reference[name], err_msg=name)
+
+    def logged(r: Path) -> list[dict]:
+        return [{k: v for k, v in x.items() if k != "cmp_per_s"} for x in rows_of(r / "metrics.jsonl")]
+
+    assert logged(run) == logged(ws.run)
