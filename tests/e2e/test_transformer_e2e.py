@@ -54,10 +54,10 @@ CANDIDATES = [
 ]
 
 
-def cli(*args: str) -> subprocess.Popen:
-    """``python -m pluralrm ARGS`` in the repository root; stdout and stderr merged."""
+def cli(*args: str, cwd: Path = ROOT) -> subprocess.Popen:
+    """``python -m pluralrm ARGS`` (this checkout's package) in ``cwd``; stdout and stderr merged."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "-m", "pluralrm", *args], cwd=ROOT, env=env, text=True,
+    return subprocess.Popen([sys.executable, "-m", "pluralrm", *args], cwd=cwd, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
@@ -77,21 +77,43 @@ class Workspace:
         self.candidates = write_jsonl(CANDIDATES, root / "candidates.jsonl")
         self.root = root
         self.run = root / "run"
+        self.reference_out = ""
+        self._model: RewardModel | None = None
 
-    def train_args(self, run_dir: Path) -> list[str]:
-        sets = [f"model.backbone.path={self.model_dir}", f"data.path={self.data}", *TINY]
-        return ["train", "--config", str(CONFIGS / LAYOUTS[self.layout]), "--out", str(run_dir), "--no-progress",
-                *(a for s in sets for a in ("--set", s))]
+    @property
+    def model(self) -> RewardModel:
+        """``RewardModel.load(run)``, loaded once."""
+        if self._model is None:
+            self._model = RewardModel.load(self.run)
+        return self._model
+
+    def train(self, run_dir: Path, *extra: str) -> subprocess.Popen:
+        """``pluralrm train`` run in the workspace with *relative* model and data paths, as a
+        user types them; everything else (scoring, serving, loading) runs from elsewhere."""
+        sets = [f"model.backbone.path={self.model_dir.name}", f"data.path={self.data.name}", *TINY]
+        return cli("train", "--config", str(CONFIGS / LAYOUTS[self.layout]), "--out", str(run_dir), "--no-progress",
+                   *(a for s in sets for a in ("--set", s)), *extra, cwd=self.root)
+
+
+@pytest.fixture(scope="session")
+def workspaces(tmp_path_factory):
+    """``get(layout)``: the layout's workspace, its uninterrupted run trained on first use."""
+    cache: dict[str, Workspace] = {}
+
+    def get(layout: str) -> Workspace:
+        if layout not in cache:
+            workspace = Workspace(layout, tmp_path_factory.mktemp(f"e2e-{layout}"))
+            workspace.reference_out = finish(workspace.train(workspace.run))
+            cache[layout] = workspace
+        return cache[layout]
+
+    return get
 
 
 # one xdist worker per layout (make test: --dist loadgroup), so the two layouts run side by side
-@pytest.fixture(scope="module", params=[pytest.param(name, marks=pytest.mark.xdist_group(f"e2e-{name}"))
-                                        for name in LAYOUTS])
-def trained(request, tmp_path_factory):
-    """A workspace and its uninterrupted run (its compilations fill the cache for the others)."""
-    workspace = Workspace(request.param, tmp_path_factory.mktemp(f"e2e-{request.param}"))
-    workspace.reference_out = finish(cli(*workspace.train_args(workspace.run)))
-    return workspace
+@pytest.fixture(params=[pytest.param(name, marks=pytest.mark.xdist_group(f"e2e-{name}")) for name in LAYOUTS])
+def trained(request, workspaces) -> Workspace:
+    return workspaces(request.param)
 
 
 def rows_of(path: Path) -> list[dict]:
@@ -127,6 +149,8 @@ def test_train_leaves_a_complete_run(trained):
     meta = json.loads((run / "model.json").read_text())
     assert meta["config"]["backbone"]["type"] == "transformer"
     assert meta["featurizer"]["type"] == "tokenizer"
+    # trained with a relative model path: stored absolute, so other working directories load it
+    assert meta["config"]["backbone"]["path"] == meta["featurizer"]["path"] == str(trained.model_dir)
     assert meta["featurizer"]["template"] == ("pair" if trained.layout == "bert" else "chat")
     train_losses = [r["loss"] for r in rows_of(run / "metrics.jsonl") if r["split"] == "train"]
     assert len(train_losses) == STEPS and np.all(np.isfinite(train_losses))
@@ -134,7 +158,7 @@ def test_train_leaves_a_complete_run(trained):
 
 # --------------------------------------------------------------------------- load, score, save
 def test_load_score_and_save_round_trip(trained, tmp_path):
-    model = RewardModel.load(trained.run)
+    model = trained.model
     scores = expected_scores(model)
     assert scores.shape == (len(CANDIDATES),) and np.all(np.isfinite(scores))
     table, labels = model.score_all_groups([c["prompt"] for c in CANDIDATES], [c["response"] for c in CANDIDATES])
@@ -158,7 +182,7 @@ def test_score_cli_writes_the_models_scores(trained, tmp_path):
                "--output", str(out), "--no-progress"), timeout=120)
     rows = rows_of(out)
     assert [r["response"] for r in rows] == [c["response"] for c in CANDIDATES]
-    expected = expected_scores(RewardModel.load(trained.run))
+    expected = expected_scores(trained.model)
     np.testing.assert_allclose([r["score"] for r in rows], expected, atol=1e-5)
 
 
@@ -177,7 +201,7 @@ def test_serve_answers_one_request_with_the_models_scores(trained):
                 "groups": [{"country": c["country"]} for c in CANDIDATES]}
         answer = httpx.post(f"{url}/score", json=body, timeout=60)
         assert answer.status_code == 200, answer.text
-        np.testing.assert_allclose(answer.json()["scores"], expected_scores(RewardModel.load(trained.run)), atol=1e-5)
+        np.testing.assert_allclose(answer.json()["scores"], expected_scores(trained.model), atol=1e-5)
         assert answer.json()["warnings"] == []
     finally:
         if proc.poll() is None:
@@ -201,7 +225,7 @@ def _first_line(proc: subprocess.Popen, timeout: float) -> str:
 def test_sigkill_after_a_checkpoint_then_resume_matches_the_uninterrupted_run(trained):
     ws = trained
     run = ws.root / "killed"
-    victim = cli(*ws.train_args(run))
+    victim = ws.train(run)
     first = run / "manifests" / f"{CHECKPOINT_EVERY}.json"  # written once that checkpoint is complete
     deadline = time.monotonic() + 240
     while not first.exists():
@@ -213,7 +237,7 @@ def test_sigkill_after_a_checkpoint_then_resume_matches_the_uninterrupted_run(tr
     assert victim.returncode == -signal.SIGKILL
     saved = max(int(p.stem) for p in (run / "manifests").glob("*.json"))
     assert saved < STEPS, f"the kill came after the last checkpoint (step {saved}); nothing was left to resume"
-    resumed = finish(cli(*ws.train_args(run), "--resume"))
+    resumed = finish(ws.train(run, "--resume"))
     assert f"resumed {run} at step" in resumed, resumed
     reference, after = params(RewardModel.load(ws.run, "latest")), params(RewardModel.load(run, "latest"))
     assert reference.keys() == after.keys()
