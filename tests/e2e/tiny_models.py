@@ -8,7 +8,7 @@ perturbed weights, built by ``tests/models/hf_oracle.build_tiny``) and a fast to
 word-level one with a BOS post-processor and a chat template for the Llama layout. Both load
 through ``AutoTokenizer.from_pretrained(directory, local_files_only=True)``.
 
-:func:`comparison_rows` makes a small preference table in those words: two groups with
+:func:`comparison_rows` gives a small preference table in those words: two groups with
 opposite tastes, so a conditioned head has something to learn.
 """
 from __future__ import annotations
@@ -64,21 +64,13 @@ def _llama_tokenizer():
     return tokenizer
 
 
-def comparison_rows(n: int, seed: int = 0) -> list[dict]:
-    """``n`` comparisons (prompt, chosen, rejected, country) in :data:`WORDS`: country A prefers
-    "good ..." answers 90% of the time, country B "bad ..." ones."""
-    import numpy as np
+def comparison_rows(n: int) -> list[dict]:
+    """``n`` comparisons in :data:`WORDS` with a ``country`` column: country A prefers "good ..."
+    answers 90% of the time, country B "bad ..." ones (``tests/train/tiny_run.py``'s data)."""
+    from tests.train.tiny_run import make_dataset
 
-    rng = np.random.default_rng(seed)
-    rows = []
-    for i in range(n):
-        country = "A" if i % 3 else "B"
-        a, b = f"good answer {i % 17} x", f"bad reply {i % 13} y"
-        prefer_a = rng.random() < (0.9 if country == "A" else 0.1)
-        chosen, rejected = (a, b) if prefer_a else (b, a)
-        rows.append(dict(prompt=f"what do you think about question {i % 5}", chosen=chosen, rejected=rejected,
-                         country=country))
-    return rows
+    train, held_out = make_dataset(n)
+    return train.to_list() + held_out.to_list()
 
 
 def write_jsonl(rows: list[dict], path: Path) -> Path:
