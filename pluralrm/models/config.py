@@ -59,7 +59,8 @@ class BackboneConfig:
         if self.type in ("transformer", "frozen") and not self.path:
             raise ConfigError(
                 f"backbone.type={self.type!r} needs backbone.path: a local Hugging Face model "
-                "directory or a preset name such as 'minilm-l6'"
+                "directory or a preset name such as 'minilm-l6' (in a config: model.backbone.path, "
+                "or on the command line: --set model.backbone.path=DIR)"
             )
         if self.num_buckets < 2 or self.embed_dim < 1:
             raise ConfigError("backbone.num_buckets must be >= 2 and embed_dim >= 1")

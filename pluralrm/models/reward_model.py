@@ -445,12 +445,22 @@ def write_model_metadata(path: Path, config, schema, featurizer, annotators, tem
     ``objective`` (the trainer passes it): the training objective's settings that later
     analyses need without reading the training config (``group_dropout``, ``loss``, ``margin``,
     ``tie_param``; ``pluralrm.explain``'s weight refits), stored as model.json's ``"objective"``.
+    Local paths the model reads again when loaded (a pretrained directory, an embedding table or
+    cache) are written absolute: a path relative to the training run's working directory would
+    not resolve when the model is scored or served from another one.
     """
+    config_dict = to_dict(config)
+    backbone = config_dict["backbone"]
+    featurizer_dict = featurizer.to_config()
+    for entries, key in ((backbone, "path"), (backbone, "embedding_cache"), (featurizer_dict, "path"),
+                         (featurizer_dict, "cache_dir")):
+        if isinstance(entries.get(key), str):
+            entries[key] = _absolute_local_path(entries[key])
     meta = {
         "format": MODEL_FORMAT,
         "version": MODEL_VERSION,
-        "config": to_dict(config),
-        "featurizer": featurizer.to_config(),
+        "config": config_dict,
+        "featurizer": featurizer_dict,
         "temperatures": dict(temperatures),
     }
     if objective is not None:
@@ -458,6 +468,16 @@ def write_model_metadata(path: Path, config, schema, featurizer, annotators, tem
     (path / "model.json").write_text(json.dumps(meta, indent=1))
     schema.save(path / "schema.json")
     (path / "annotators.json").write_text(json.dumps(list(annotators)))
+
+
+def _absolute_local_path(text: str) -> str:
+    """``text`` made absolute when it names an existing local file or directory (not a preset)."""
+    from pluralrm.models.transformer.presets import PRESETS
+
+    if not text or text in PRESETS:
+        return text
+    local = Path(text).expanduser()
+    return str(local.absolute()) if local.exists() else text
 
 
 def store_temperatures(path: str | Path, temperatures: Mapping[str, float]) -> None:
