@@ -52,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._module.run(args) or 0)
     except PluralRMError as e:
-        print(f"pluralrm {args.command}: error: {e}", file=sys.stderr)
+        from pluralrm.cli.console_warnings import cli_words
+
+        print(f"pluralrm {args.command}: error: {cli_words(str(e), args.command)}", file=sys.stderr)
         return 1
     except OSError as e:  # a full disk, a permission: the outputs were written atomically, none is partial
         print(f"pluralrm {args.command}: error: {e}", file=sys.stderr)
