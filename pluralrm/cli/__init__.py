@@ -14,7 +14,7 @@ import sys
 COMMANDS: dict[str, str] = {
     "demo": "run the end-to-end demo on the bundled data",
     "simulate": "generate a synthetic society with planted group values (ground truth)",
-    "data": "inspect and convert comparison data (summary, validate)",
+    "data": "inspect, split and convert comparison data (summary, validate, split, candidates)",
     "train": "train a reward model from a YAML config",
     "score": "score candidate responses per group, aggregate across groups, pick the best",
     "serve": "serve a reward model over HTTP (score, compare, groups; needs pluralrm[serve])",

@@ -1,4 +1,4 @@
-"""``pluralrm data``: inspect comparison data.
+"""``pluralrm data``: inspect, split and convert comparison data.
 
     pluralrm data summary  FILE [--groups a,b] [--columns our=their,...] [--on-bad-row skip]
     pluralrm data validate FILE [same options]
