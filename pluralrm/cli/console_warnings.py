@@ -15,7 +15,9 @@ from collections.abc import Iterator
 # Python wording -> {command: CLI wording}; "*" is every other command
 _HINTS: dict[str, dict[str, str]] = {
     "pass on_bad_row='skip'": {"train": "pass --set data.on_bad_row=skip", "*": "pass --on-bad-row skip"},
-    "pass extra='ignore'": {"train": "list them in data.groups as well", "*": "pass --extra ignore"},
+    "pass extra='ignore' to drop undeclared columns": {
+        "train": "remove the undeclared columns from the data file",
+        "*": "pass --extra ignore to drop undeclared columns"},
     "add it to groups=": {"train": "add it to data.groups", "*": "add it to --groups"},
     "declared in groups=": {"train": "declared in data.groups", "*": "declared in --groups"},
 }
