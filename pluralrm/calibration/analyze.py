@@ -166,7 +166,7 @@ def analyze(data, predictions: np.ndarray | None = None, by: str | Sequence[str]
         unavailable["divergence"] = (
             f"no unit has at least {min_votes} vote(s) from two different groups, so no pair of groups can be "
             "compared: the data needs comparisons of the same prompt and pair (item_id) judged by several "
-            "groups; lower --min-votes, or calibrate --by a coarser attribute")
+            "groups; lower min_votes (--min-votes), or compare by a coarser attribute (--by)")
     unseen = [g for g in unseen_groups if g in votes.group_labels]
     if unseen:
         rows = int(np.isin(votes.group, [votes.group_labels.index(g) for g in unseen]).sum())
@@ -188,7 +188,7 @@ def analyze(data, predictions: np.ndarray | None = None, by: str | Sequence[str]
             unavailable["fidelity"] = (
                 f"disagreement retention needs units where a group and the other groups each have at least "
                 f"{max(min_votes, 2)} votes (two for a variance), and this data has none: give each item more "
-                "votes per group (more annotators per item), or calibrate --by a coarser attribute")
+                "votes per group (more annotators per item), or compare by a coarser attribute (--by)")
     settings["unavailable"] = unavailable
     notes.extend(f"{section}: not computed: {why}" for section, why in unavailable.items())
     settings["notes"] = notes
@@ -210,10 +210,10 @@ def choose_min_votes(rates) -> tuple[int, str]:
         if counts[m] * 2 >= pairs:
             tried = "".join(f"; with {k}, {counts[k]} of {pairs} pairs share {MIN_SHARED_UNITS}+ units"
                             for k in MIN_VOTES_CHOICES if k > m)
-            return m, f"min_votes {m} (chosen for this data{tried}; set --min-votes to choose)"
+            return m, f"min_votes {m} (chosen for this data{tried}; set min_votes (--min-votes) to choose)"
     m = MIN_VOTES_CHOICES[-1]
     return m, (f"min_votes {m} (chosen for this data: even then only {counts[m]} of {pairs} pairs of groups share "
-               f"{MIN_SHARED_UNITS}+ units; set --min-votes to choose)")
+               f"{MIN_SHARED_UNITS}+ units; set min_votes (--min-votes) to choose)")
 
 
 def _check_predictions(votes: GroupVotes, predictions, group_predictions, group_labels):
