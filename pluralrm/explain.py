@@ -115,7 +115,8 @@ def values_head(model: RewardModel) -> ValuesHead:
         raise ConfigError(
             f"explanations need a model with a 'values' head (value scores weighted per group); "
             f"this model's head is {model.config.head.type!r}. Train one with "
-            "model.head.type=values and model.head.num_values=K (or model.head.value_names=[...])"
+            "model.head.type=values and model.head.value_names=[...] (or model.head.num_values=K), e.g. "
+            "`pluralrm train --config experiments/configs/values_hashing.yaml --out runs/v`"
         )
     return head
 

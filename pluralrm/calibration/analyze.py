@@ -15,7 +15,7 @@ loss weight and is not used here.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -32,6 +32,8 @@ from pluralrm.data.schema import group_attributes
 from pluralrm.errors import ConfigError, DataError
 
 UNITS: tuple[str, ...] = ("annotator", "item")
+MIN_VOTES_CHOICES: tuple[int, ...] = (3, 2, 1)  # tried in this order when min_votes is None (auto)
+MIN_SHARED_UNITS = 20  # units two groups must share for their divergence to count as measured
 
 
 @dataclass(frozen=True)
@@ -99,8 +101,9 @@ class CalibrationReport:
 def analyze(data, predictions: np.ndarray | None = None, by: str | Sequence[str] | None = None,
             group_predictions: np.ndarray | None = None, group_labels: Sequence[str] | None = None,
             bootstrap: int = 1000, unit: str = "annotator", seed: int = 0, *, level: str = "interval",
-            min_votes: int = 3, num_bins: int = 10, permutations: int = 1000, top_contested: int = 20,
-            confidence: float = 0.95, interval: str = "bca") -> CalibrationReport:
+            min_votes: int | None = None, num_bins: int = 10, permutations: int = 1000, top_contested: int = 20,
+            confidence: float = 0.95, interval: str = "bca", unseen_groups: Sequence[str] = (),
+            progress: Callable[[str], None] | None = None) -> CalibrationReport:
     """Measures disagreement across annotator groups in the data and in a model.
 
     Args:
@@ -113,12 +116,19 @@ def analyze(data, predictions: np.ndarray | None = None, by: str | Sequence[str]
       unit: what the bootstrap resamples: ``"annotator"`` or ``"item"`` (comparison units).
       seed: for resampling and permutations.
       level: Krippendorff level of measurement for agreement (votes are 0, ½, 1).
-      min_votes: votes a group needs on a unit for divergence, contested units and retention.
+      min_votes: votes a group needs on a unit for divergence, contested units and retention
+        (retention needs at least 2). ``None`` (default): the largest of 3, 2, 1 with which at
+        least half of the pairs of groups share ``MIN_SHARED_UNITS`` units (see
+        :func:`choose_min_votes`); ``settings["min_votes"]`` says what was used and why.
       num_bins: reliability-diagram bins.
       permutations: permutations per test (0: no tests).
       top_contested: rows of the contested-units table.
       confidence: interval level.
       interval: ``"percentile"`` or ``"bca"``.
+      unseen_groups: labels of groups the model never saw (its predictions for their rows are the
+        documented fallback, the shared reward); their rows get their own calibration row
+        ``unseen groups (shared reward)`` and a note.
+      progress: called with the name of each stage as it starts (the CLI shows it).
 
     Returns:
       CalibrationReport.
@@ -133,6 +143,12 @@ def analyze(data, predictions: np.ndarray | None = None, by: str | Sequence[str]
     predictions, group_predictions = _check_predictions(votes, predictions, group_predictions, group_labels)
     rates = group_rates(votes)
     notes: list[str] = []
+    unavailable: dict[str, str] = {}
+    if min_votes is None:
+        min_votes, why = choose_min_votes(rates)
+        notes.append(why)
+    elif min_votes < 1:
+        raise ConfigError(f"min_votes must be >= 1, got {min_votes}")
     settings = {
         "by": list(votes.by), "rows": votes.num_rows, "units": votes.num_units,
         "annotators": votes.num_annotators, "groups": list(votes.group_labels),
@@ -141,17 +157,63 @@ def analyze(data, predictions: np.ndarray | None = None, by: str | Sequence[str]
         "permutations": permutations, "seed": seed,
         "alpha": agr.alpha_from_votes(votes.unit, votes.vote, level),
     }
+    stage = progress or (lambda name: None)
+    stage("agreement within and between groups")
     report = dict(_agreement_sections(votes, level, permutations, seed, notes))
+    stage("divergence between groups")
     report.update(_divergence_sections(data, votes, rates, min_votes, permutations, seed, top_contested))
+    if not np.any(report["divergence_units"].values[np.triu_indices(votes.num_groups, k=1)]):
+        unavailable["divergence"] = (
+            f"no unit has at least {min_votes} vote(s) from two different groups, so no pair of groups can be "
+            "compared: the data needs comparisons of the same prompt and pair (item_id) judged by several "
+            "groups; lower min_votes (--min-votes), or compare by a coarser attribute (--by)")
+    unseen = [g for g in unseen_groups if g in votes.group_labels]
+    if unseen:
+        rows = int(np.isin(votes.group, [votes.group_labels.index(g) for g in unseen]).sum())
+        notes.append(f"groups the model never saw: {', '.join(unseen)} ({rows:,} rows): predicted with the shared "
+                     "(population) reward, the documented fallback for unseen group values; the calibration table "
+                     "lists them together as 'unseen groups (shared reward)'")
+    settings["unseen_groups"] = unseen
     if predictions is not None:
         options = dict(bootstrap=bootstrap, unit=unit, seed=seed, confidence=confidence, interval=interval)
-        report.update(_calibration_sections(votes, data, predictions, num_bins, options))
+        stage("calibration per group")
+        report.update(_calibration_sections(votes, data, predictions, num_bins, options, unseen))
         model = fid.unit_group_predictions(votes, predictions, group_predictions)
         own = fid.unit_group_predictions(votes, predictions)
+        stage("disagreement retention and representativeness")
         report.update(_fidelity_sections(votes, rates, model, min_votes, options))
         report.update(_representativeness_sections(votes, rates, own, model if group_predictions is not None else None))
+        fidelity_units = report["fidelity"].columns["units"]
+        if not np.any(np.nan_to_num(fidelity_units) > 0):
+            unavailable["fidelity"] = (
+                f"disagreement retention needs units where a group and the other groups each have at least "
+                f"{max(min_votes, 2)} votes (two for a variance), and this data has none: give each item more "
+                "votes per group (more annotators per item), or compare by a coarser attribute (--by)")
+    settings["unavailable"] = unavailable
+    notes.extend(f"{section}: not computed: {why}" for section, why in unavailable.items())
     settings["notes"] = notes
     return CalibrationReport(settings=settings, **report)
+
+
+def choose_min_votes(rates) -> tuple[int, str]:
+    """The ``min_votes`` the data supports and why: the largest of :data:`MIN_VOTES_CHOICES`
+    with which at least half of the pairs of groups share :data:`MIN_SHARED_UNITS` units (more
+    votes per cell mean less noisy rates; too few shared units leave the divergence empty, as
+    with 3,000 comparisons of five votes spread over six groups)."""
+    g = rates.count.shape[1]
+    pairs = max(g * (g - 1) // 2, 1)
+    counts = {}
+    for m in MIN_VOTES_CHOICES:
+        _, units = div.pairwise_divergence(rates, "js", m)
+        shared = units[np.triu_indices(g, k=1)]
+        counts[m] = int((shared >= MIN_SHARED_UNITS).sum())
+        if counts[m] * 2 >= pairs:
+            tried = "".join(f"; with {k}, {counts[k]} of {pairs} pairs share {MIN_SHARED_UNITS}+ units"
+                            for k in MIN_VOTES_CHOICES if k > m)
+            return m, f"min_votes {m} (chosen for this data{tried}; set min_votes (--min-votes) to choose)"
+    m = MIN_VOTES_CHOICES[-1]
+    return m, (f"min_votes {m} (chosen for this data: even then only {counts[m]} of {pairs} pairs of groups share "
+               f"{MIN_SHARED_UNITS}+ units; set min_votes (--min-votes) to choose)")
 
 
 def _check_predictions(votes: GroupVotes, predictions, group_predictions, group_labels):
@@ -259,7 +321,8 @@ def _divergence_sections(data, votes: GroupVotes, rates, min_votes: int, permuta
 
 
 # ------------------------------------------------------------------ model-level sections
-def _calibration_sections(votes: GroupVotes, data, predictions: np.ndarray, num_bins: int, options):
+def _calibration_sections(votes: GroupVotes, data, predictions: np.ndarray, num_bins: int, options,
+                          unseen: Sequence[str] = ()):
     labels = np.asarray(column(data, "label"), dtype=np.float64)
     has = ~np.isnan(predictions)
     p, y = met.check_probabilities(predictions[has], labels[has])
@@ -267,6 +330,9 @@ def _calibration_sections(votes: GroupVotes, data, predictions: np.ndarray, num_
     cluster = (votes.annotator if options["unit"] == "annotator" else votes.unit)[has]
     names = list(votes.group_labels) + ["all"]
     masks = [group == g for g in range(votes.num_groups)] + [np.ones(p.shape[0], dtype=bool)]
+    if unseen:
+        names.append("unseen groups (shared reward)")
+        masks.append(np.isin(group, [votes.group_labels.index(g) for g in unseen]))
     edges = np.linspace(0.5, 1.0, num_bins + 1)
     rows: dict[str, list] = {k: [] for k in ("group", "rows")}
     metric_cols = {f"{m}{s}": [] for m in met.CALIBRATION_METRICS for s in ("", "_low", "_high")}

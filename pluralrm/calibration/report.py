@@ -54,14 +54,16 @@ def make_figures(report) -> list[Figure]:
         made.append(Figure(name, caption, plots.png_bytes(build()), section, width))
 
     square = min(1000, 380 + 50 * len(report.settings["groups"]))
+    unavailable = report.settings.get("unavailable") or {}
 
     add("agreement", "Agreement within groups (diagonal, Krippendorff's α) and between groups (κ_x).", "agreement",
         lambda: plots.heatmap(report.agreement, "Agreement within and between groups", "α (diagonal) / κ_x"),
         square)
-    add("preference_gap", "Typical difference between two groups' preference rates, vote noise removed.",
-        "divergence", lambda: plots.heatmap(report.preference_gap, "How far apart groups' preferences are",
-                                            "RMS gap in P(first ≻ second)", cmap="magma_r", mask_diagonal=True),
-        square)
+    if "divergence" not in unavailable:  # an empty grid says nothing; the section says why instead
+        add("preference_gap", "Typical difference between two groups' preference rates, vote noise removed.",
+            "divergence", lambda: plots.heatmap(report.preference_gap, "How far apart groups' preferences are",
+                                                "RMS gap in P(first ≻ second)", cmap="magma_r", mask_diagonal=True),
+            square)
     if report.contested.num_rows:
         add("contested", "Each group's share preferring the first response on the most contested units.",
             "divergence", lambda: plots.contested_figure(report.contested, list(report.settings["groups"])))
@@ -72,7 +74,7 @@ def make_figures(report) -> list[Figure]:
             lambda: plots.forest_figure(report.calibration))
         add("reliability", "Top-label reliability diagrams per group.", "calibration",
             lambda: plots.reliability_figure(report.reliability, report.calibration))
-    if report.fidelity is not None:
+    if report.fidelity is not None and "fidelity" not in unavailable:
         add("retention", "Disagreement retention per group and overall.", "fidelity",
             lambda: plots.retention_figure(report.fidelity))
     return made
@@ -81,19 +83,23 @@ def make_figures(report) -> list[Figure]:
 def sections(report) -> list[Section]:
     """The report's sections in reading order."""
     s = report.settings
+    unavailable = s.get("unavailable") or {}
+    why = lambda name: f" Not computed: {unavailable[name]}." if name in unavailable else ""  # noqa: E731
     out = [
         Section("Agreement", f"How much raters agree within each group and across groups "
                 f"(Krippendorff's α at the {s['level']} level over all votes: {_fmt(s['alpha'])}).",
                 (report.groups, report.agreement, report.agreement_normalized)),
         Section("Divergence", "How differently groups prefer, unit by unit, and whether the difference is "
-                "more than chance.", (report.preference_gap, report.group_tests, report.divergence,
+                f"more than chance (units count for a group with at least {s['min_votes']} of its votes)."
+                + why("divergence"), (report.preference_gap, report.group_tests, report.divergence,
                                       report.divergence_units, report.contested)),
     ]
     if report.calibration is not None:
         out.append(Section("Calibration", "Whether the model's probabilities mean what they say, group by group.",
                            (report.calibration,)))
     if report.fidelity is not None:
-        out.append(Section("Fidelity", "Whether the model keeps the groups' differences or washes them out.",
+        out.append(Section("Fidelity", "Whether the model keeps the groups' differences or washes them out."
+                           + why("fidelity"),
                            (report.fidelity, report.fidelity_pairs)))
         tables = tuple(t for t in (report.representativeness, report.alignment) if t is not None)
         out.append(Section("Representativeness", "How close the model's preference distribution is to each "

@@ -14,7 +14,7 @@ import sys
 COMMANDS: dict[str, str] = {
     "demo": "run the end-to-end demo on the bundled data",
     "simulate": "generate a synthetic society with planted group values (ground truth)",
-    "data": "inspect and convert comparison data (summary, validate)",
+    "data": "inspect, split and convert comparison data (summary, validate, split, candidates)",
     "train": "train a reward model from a YAML config",
     "score": "score candidate responses per group, aggregate across groups, pick the best",
     "serve": "serve a reward model over HTTP (score, compare, groups; needs pluralrm[serve])",
@@ -52,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._module.run(args) or 0)
     except PluralRMError as e:
-        print(f"pluralrm {args.command}: error: {e}", file=sys.stderr)
+        from pluralrm.cli.console_warnings import cli_words
+
+        print(f"pluralrm {args.command}: error: {cli_words(str(e), args.command)}", file=sys.stderr)
         return 1
     except OSError as e:  # a full disk, a permission: the outputs were written atomically, none is partial
         print(f"pluralrm {args.command}: error: {e}", file=sys.stderr)

@@ -20,11 +20,18 @@ figure of its group × value weight table.
   named by its label (``country=NG``) with the prediction under that group.
 
 Without ``--predictions`` only the data-level sections (agreement, divergence) are written.
-Writes ``report.md``, ``report.html``, ``report.json`` and ``figures/*.png`` to ``--out``.
+Writes ``report.md``, ``report.html``, ``report.json`` and ``figures/*.png`` to ``--out`` (a
+non-empty ``--out`` is refused unless ``--force``, as ``pluralrm simulate`` does), shows each
+stage on stderr while it works and ends with a short summary: alpha, the largest between-group
+gaps, calibration and disagreement retention, and any section that could not be computed with
+the reason and what to change. Rows of groups the model never saw are predicted with the shared
+reward (the documented fallback) and reported on their own.
 """
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 from pathlib import Path
 
 PREDICTION_FORMATS = (".npy", ".npz", ".parquet", ".csv", ".jsonl")
@@ -38,19 +45,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fit-temperatures", action="store_true",
                         help="with --checkpoint: fit per-group temperatures on --data and store them in the model")
     parser.add_argument("--by", help="comma-separated group attribute(s) (default: every group column)")
-    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--out", required=True, help="output directory (must be empty or absent)")
+    parser.add_argument("--force", action="store_true", help="replace the report in a non-empty --out")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates (0: no intervals)")
     parser.add_argument("--unit", choices=("annotator", "item"), default="annotator",
                         help="what the bootstrap resamples")
     parser.add_argument("--permutations", type=int, default=1000, help="permutations per test (0: no tests)")
     parser.add_argument("--level", choices=("nominal", "ordinal", "interval", "ratio"), default="interval",
                         help="Krippendorff level of measurement of the votes")
-    parser.add_argument("--min-votes", type=int, default=3, help="votes a group needs on a unit to compare it")
+    parser.add_argument("--min-votes", type=int, default=None,
+                        help="votes a group needs on a unit to compare it (default: 3, 2 or 1, the largest with "
+                             "which most pairs of groups share enough units; the report says which)")
     parser.add_argument("--seed", type=int, default=0)
 
 
 def run(args: argparse.Namespace) -> int:
     from pluralrm.calibration import analyze, write_report
+    from pluralrm.cli.console_warnings import printed_warnings
     from pluralrm.data import load
     from pluralrm.errors import ConfigError
 
@@ -58,54 +69,147 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("give --predictions or --checkpoint, not both")
     if args.fit_temperatures and not args.checkpoint:
         raise ConfigError("--fit-temperatures needs --checkpoint")
-    data = load(args.data)
-    by = None if not args.by else [b.strip() for b in args.by.split(",") if b.strip()]
-    predictions = group_predictions = group_labels = None
-    extra = ()
-    if args.predictions:
-        predictions, group_predictions, group_labels = load_predictions(args.predictions, data.num_rows)
-    elif args.checkpoint:
-        from pluralrm.models import RewardModel
+    if args.min_votes is not None and args.min_votes < 1:
+        raise ConfigError(f"--min-votes must be >= 1, got {args.min_votes}")
+    out = Path(args.out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
+        raise ConfigError(f"--out {out} is not empty; pass --force to replace the report there")
+    stage = _Stages()
+    with printed_warnings("calibrate"):
+        stage(f"loading {args.data}")
+        data = load(args.data)
+        by = None if not args.by else [b.strip() for b in args.by.split(",") if b.strip()]
+        predictions = group_predictions = group_labels = None
+        unseen: list[str] = []
+        extra = ()
+        if args.predictions:
+            predictions, group_predictions, group_labels = load_predictions(args.predictions, data.num_rows)
+        elif args.checkpoint:
+            from pluralrm.models import RewardModel
 
-        model = RewardModel.load(args.checkpoint, checkpoint=args.step)
-        if by is None:
-            by = [a for a in model.schema.attributes if a in data.column_names]
-        if args.fit_temperatures:
-            fitted = fit_model_temperatures(model, data)
-            from pluralrm.models.reward_model import store_temperatures
+            stage(f"loading the model {args.checkpoint}")
+            model = RewardModel.load(args.checkpoint, checkpoint=args.step)
+            if by is None:
+                by = [a for a in model.schema.attributes if a in data.column_names]
+            if args.fit_temperatures:
+                stage("fitting temperatures")
+                fitted = fit_model_temperatures(model, data)
+                from pluralrm.models.reward_model import store_temperatures
 
-            store_temperatures(args.checkpoint, fitted)
-            print("fitted temperatures: " + ", ".join(f"{g} {t:.3f}" for g, t in fitted.items()))
-        predictions, group_predictions, group_labels = model_predictions(model, data, by)
-        extra = value_weight_section(model)
-    report = analyze(data, predictions=predictions, by=by, group_predictions=group_predictions,
-                     group_labels=group_labels, bootstrap=args.bootstrap, unit=args.unit, seed=args.seed,
-                     level=args.level, min_votes=args.min_votes, permutations=args.permutations)
-    paths = write_report(report, args.out, extra=extra)
+                store_temperatures(args.checkpoint, fitted)
+                print("fitted temperatures: " + ", ".join(f"{g} {t:.3f}" for g, t in fitted.items()))
+            stage(f"predicting {data.num_rows:,} comparisons")
+            predictions, group_predictions, group_labels, unseen = model_predictions(model, data, by)
+            extra = value_weight_section(model)
+        report = analyze(data, predictions=predictions, by=by, group_predictions=group_predictions,
+                         group_labels=group_labels, bootstrap=args.bootstrap, unit=args.unit, seed=args.seed,
+                         level=args.level, min_votes=args.min_votes, permutations=args.permutations,
+                         unseen_groups=unseen, progress=stage)
+        stage("writing the report")
+        paths = write_report(report, out, extra=extra)
+    stage.done()
+    print_summary(report)
     print(f"wrote {paths['html']} ({report.settings['rows']:,} comparisons, {len(report.settings['groups'])} groups)")
     return 0
 
 
+class _Stages:
+    """Progress on stderr: one line per stage with the seconds elapsed."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        print(f"pluralrm calibrate: [{time.perf_counter() - self.start:5.1f} s] {name}", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        self("done")
+
+
+def print_summary(report, top: int = 3) -> None:
+    """A few lines for the terminal: alpha, the largest between-group gaps, calibration and
+    retention overall and per group, and each section that could not be computed (as warnings)."""
+    import numpy as np
+
+    s = report.settings
+    print(f"alpha ({s['level']}) over all votes: {_number(s['alpha'])}; min_votes {s['min_votes']}")
+    from pluralrm.calibration.analyze import MIN_SHARED_UNITS
+
+    tests = report.group_tests.columns
+    gaps = np.sqrt(np.maximum(np.asarray(tests["gap2"], np.float64), 0.0))
+    units = np.asarray(tests["units"], np.float64)
+    measured = np.isfinite(gaps) & (units >= MIN_SHARED_UNITS)  # a gap over 3 units is mostly noise
+    if not measured.any():
+        measured = np.isfinite(gaps)
+    order = [i for i in np.argsort(-np.where(measured, gaps, -1.0), kind="stable") if measured[i]][:top]
+    if order:
+        print("largest between-group gaps (RMS preference gap over shared units, Holm p): " + "; ".join(
+            f"{tests['group_a'][i]} vs {tests['group_b'][i]} {gaps[i]:.3f} over {int(units[i])} "
+            f"(p {_number(tests['p_holm'][i])})" for i in order))
+    if report.calibration is not None:
+        cal = report.calibration.columns
+        rows = list(cal["group"])
+        i = rows.index("all")
+        print(f"model overall: accuracy {_number(cal['accuracy'][i])}, ECE {_number(cal['ece'][i])}"
+              + "".join(f"; {name}: accuracy {_number(cal['accuracy'][j])} on {int(cal['rows'][j]):,} rows"
+                        for j, name in enumerate(rows) if name.startswith("unseen")))
+    if report.fidelity is not None and "fidelity" not in (s.get("unavailable") or {}):
+        fid = report.fidelity.columns
+        print("disagreement retention: " + ", ".join(
+            f"{g} {_number(r)}" for g, r in zip(fid["group"], fid["retention"])))
+    for section, why in (s.get("unavailable") or {}).items():
+        print(f"pluralrm calibrate: warning: {section} not computed: {why}", file=sys.stderr)
+
+
+def _number(x) -> str:
+    import math
+
+    return "n/a" if x is None or not math.isfinite(float(x)) else f"{float(x):.3f}"
+
+
 def model_predictions(model, data, by):
     """P(chosen ≻ rejected) per row under its own group ``[N]`` and under every ``by`` group
-    ``[N, G]`` with the labels. When ``by`` is exactly the model's attributes, one backbone pass
-    scores all groups; for a subset (``country`` of a country × language model) each group is
-    scored with the other attributes unknown."""
+    ``[N, G]`` with the labels, and the labels of the data's groups the model never saw. When
+    ``by`` is exactly the model's attributes, one backbone pass scores all groups; for a subset
+    (``country`` of a country × language model) each group is scored with the other attributes
+    unknown. A group of the data that the model never saw is scored as the model scores any
+    unseen group value: with the shared (population) reward (``fallback="pooled"``)."""
+    import warnings
+
     import numpy as np
 
     from pluralrm.calibration.votes import group_votes
 
-    own = model.predict(data)
-    if sorted(by) == sorted(model.schema.attributes):
-        table, labels = model.predict_all_groups(data)
-        labels = [",".join(kv for kv in label.split(",") if kv.split("=")[0] in by) for label in labels]
-        return own, table, labels
-    labels = list(group_votes(data, by).group_labels)
-    columns = []
-    for label in labels:
-        spec = dict(kv.split("=", 1) for kv in label.split(","))
-        columns.append(model.predict_preference(data["prompt"], data["chosen"], data["rejected"], groups=spec))
-    return own, np.stack(columns, axis=1), labels
+    data_labels = list(group_votes(data, by).group_labels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the unseen groups are reported below, once
+        own = model.predict(data)
+        if sorted(by) == sorted(model.schema.attributes):
+            table, labels = model.predict_all_groups(data)
+            labels = [",".join(kv for kv in label.split(",") if kv.split("=")[0] in by) for label in labels]
+            columns, known = [np.asarray(table)], set(labels)
+        else:
+            columns, labels, known = [], [], set()
+        unseen = [label for label in data_labels if not _model_knows(model, label)]
+        for label in data_labels:
+            if label in known:
+                continue
+            spec = dict(kv.split("=", 1) for kv in label.split(","))
+            p = model.predict_preference(data["prompt"], data["chosen"], data["rejected"], groups=spec,
+                                         fallback="pooled")
+            columns.append(np.asarray(p)[:, None])
+            labels.append(label)
+    if unseen:
+        print(f"pluralrm calibrate: warning: the model never saw {', '.join(unseen)}: those rows are predicted "
+              "with the shared (population) reward and reported separately", file=sys.stderr)
+    return own, np.concatenate(columns, axis=1), labels, unseen
+
+
+def _model_knows(model, label: str) -> bool:
+    """Whether every attribute value of a group label is in the model's schema."""
+    values = dict(kv.split("=", 1) for kv in label.split(","))
+    unknown = model.schema.unknown_values({a: [v] for a, v in values.items() if a in model.schema.attributes})
+    return not any(unknown.values()) and all(a in model.schema.attributes for a in values)
 
 
 def fit_model_temperatures(model, data) -> dict[str, float]:

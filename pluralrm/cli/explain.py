@@ -27,13 +27,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import sys
 
+    from pluralrm.cli.console_warnings import printed_warnings
     from pluralrm.explain import explain
     from pluralrm.models.reward_model import RewardModel
 
-    model = RewardModel.load(args.checkpoint, checkpoint=args.step)
-    groups = "all" if args.all_groups else (args.groups or None)
-    explanation = explain(model, args.prompt, args.a, args.b, groups=groups, fallback=args.fallback)
+    with printed_warnings("explain"):
+        model = RewardModel.load(args.checkpoint, checkpoint=args.step)
+        groups = "all" if args.all_groups else (args.groups or None)
+        explanation = explain(model, args.prompt, args.a, args.b, groups=groups, fallback=args.fallback)
+    if explanation.value_names and all(n == f"value_{k}" for k, n in enumerate(explanation.value_names)):
+        print("pluralrm explain: note: the values are unnamed; train with model.head.value_names=[...] (as "
+              "experiments/configs/values_hashing.yaml does for the simulated society) to name them",
+              file=sys.stderr)
     if args.json:
         print(json.dumps(explanation.to_dict(), indent=1, ensure_ascii=False))
     else:

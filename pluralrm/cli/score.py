@@ -4,6 +4,8 @@ Scores candidate responses (JSONL/CSV/Parquet rows with prompt and response colu
 one group, several groups, every group of the model (``--all-groups``) or each row's own group
 (group columns in the file), optionally aggregating over groups and picking the best
 candidate per prompt. Streams the file in chunks; the output appears only when complete.
+A missing or empty input is an error, found before the model is loaded; so is an input whose
+every row was skipped (nothing is written then).
 """
 from __future__ import annotations
 
@@ -52,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
     from pluralrm.models.reward_model import RewardModel
     from pluralrm.score.files import ScoreFileConfig, parse_groups_option, score_file
 
+    from pluralrm.errors import DataError
+
+    check_input(args.input)
     params = tuple((k, v) for k, v in (("q", args.q), ("temperature", args.temperature)) if v is not None)
     config = ScoreFileConfig(
         groups=parse_groups_option(args.groups),
@@ -74,9 +79,46 @@ def run(args: argparse.Namespace) -> int:
             report = score_file(model, args.input, args.output, config, reference=args.reference, progress=update)
     for message in report.bad_rows:
         print(f"pluralrm score: skipped bad row: {message}", file=sys.stderr)
+    if report.rows == 0:
+        report.output.unlink(missing_ok=True)
+        raise DataError(f"no rows to score (skipped {report.skipped} bad row(s)); nothing was written",
+                        file=args.input)
     skipped = f", skipped {report.skipped} bad row(s)" if report.skipped else ""
     print(f"scored {report.rows} rows in {report.chunks} chunk(s){skipped} → {report.output}")
     return 0
+
+
+def check_input(path: str) -> None:
+    """Fails fast (before the model loads) on a missing input or one without data rows: an empty
+    file, blank JSON lines, a CSV header alone, a Parquet file of 0 rows."""
+    from pathlib import Path
+
+    from pluralrm.errors import DataError
+
+    file = Path(path)
+    if not file.is_file():
+        raise DataError("no such file; check --input" if not file.exists() else "is a directory, not a file",
+                        file=path)
+    empty = file.stat().st_size == 0
+    suffix = file.suffix.lower()
+    if not empty and suffix in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        try:
+            empty = pq.ParquetFile(file).metadata.num_rows == 0
+        except Exception:  # noqa: BLE001 -- unreadable: the reader reports it with its reason
+            empty = False
+    elif not empty and suffix in (".jsonl", ".ndjson", ".csv", ".tsv"):
+        need = 2 if suffix in (".csv", ".tsv") else 1  # a CSV's first line is its header
+        with file.open("rb") as f:
+            lines = 0
+            for line in f:
+                lines += bool(line.strip())
+                if lines >= need:
+                    break
+        empty = lines < need
+    if empty:
+        raise DataError("the input has no rows to score", file=path)
 
 
 def _weights(text: str | None):

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pluralrm.data.badrows import DataWarning, LoadReport
-from pluralrm.data.readers import RawTable, _check_mapping, _rename, format_from_suffix
+from pluralrm.data.readers import RawTable, _check_mapping, _rename, folder_data_file, format_from_suffix
 from pluralrm.data.validate import to_comparisons
 from pluralrm.errors import DataError
 
@@ -52,7 +52,7 @@ def load_mapped(
 
     from pluralrm.data.io import load_with_report
 
-    source, cache_file = Path(source), Path(cache_file)
+    source, cache_file = folder_data_file(Path(source)), Path(cache_file)
     if format_from_suffix(source) != "parquet":
         dataset, report = load_with_report(source, groups, columns, on_bad_row, extra=extra)
         if not isinstance(dataset.data, datasets.table.MemoryMappedTable):

@@ -1,6 +1,7 @@
 """Reading sources into Arrow tables that remember where every row came from.
 
-A source is a path (JSON Lines, JSON, CSV/TSV, Parquet, a ``Dataset.save_to_disk`` directory;
+A source is a path (JSON Lines, JSON, CSV/TSV, Parquet, a ``Dataset.save_to_disk`` directory,
+a folder holding one ``data.*`` file such as ``pluralrm simulate --out``'s ``data.parquet``;
 ``.gz`` compression for the text formats) or in-memory data (a ``datasets.Dataset``, a
 ``pyarrow.Table``, a list of dicts or a dict of columns). :func:`read_source` returns a
 :class:`RawTable`: the rows as Arrow columns, renamed to our column names, plus how to turn a
@@ -96,6 +97,8 @@ def read_source(
 def _read_path(path: Path, format: str | None, split: str | None, rename: dict[str, str]) -> RawTable:
     if not path.exists():
         raise DataError("no such file or directory; check the path", file=str(path))
+    if format is None:
+        path = folder_data_file(path)
     fmt = format or _detect_format(path)
     if fmt not in FORMATS:
         raise ConfigError(f"format must be one of {FORMATS}, got {fmt!r}")
@@ -119,6 +122,19 @@ def _read_path(path: Path, format: str | None, split: str | None, rename: dict[s
     if fmt == "jsonl":
         return _read_jsonl(path, rename)
     return _read_csv(path, "\t" if fmt == "tsv" else ",", rename)
+
+
+SAVED_DATASET_MARKERS = ("dataset_info.json", "dataset_dict.json", "state.json")
+
+
+def folder_data_file(path: Path) -> Path:
+    """The file a folder stands for: a folder that is not a saved dataset but holds exactly one
+    ``data.<ext>`` file of a known format (``pluralrm simulate --out DIR`` writes
+    ``DIR/data.parquet``) is read as that file; any other path is returned as it is."""
+    if not path.is_dir() or any((path / marker).exists() for marker in SAVED_DATASET_MARKERS):
+        return path
+    candidates = [p for p in sorted(path.glob("data.*")) if p.is_file() and format_from_suffix(p)]
+    return candidates[0] if len(candidates) == 1 else path
 
 
 def _detect_format(path: Path) -> str:

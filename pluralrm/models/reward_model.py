@@ -305,14 +305,18 @@ class RewardModel:
         groups: Mapping[str, str] | Sequence[Mapping[str, str]] | str | None = None,
         fallback: str = "pooled",
     ) -> np.ndarray:
-        """P(a ≻ b): ``[N]`` for the given group(s); with ``groups="all"``, ``[N, G]``.
+        """P(a ≻ b): ``[N]`` for the given group(s); with ``groups="all"``, a
+        :class:`~pluralrm.models.preferences.GroupPreferences` (``[N, G]`` with the labels).
 
         Strings give N = 1. Per-group temperatures (from calibration) are applied when stored.
         """
         prompts, a, b = (_as_list(x) for x in (prompt, a, b))
         _check_lengths(prompt=prompts, a=a, b=b)
         if isinstance(groups, str) and groups == "all":
-            return self._run_pairs(prompts, a, b, None, None, all_groups=True)
+            from pluralrm.models.preferences import GroupPreferences
+
+            probs = self._run_pairs(prompts, a, b, None, None, all_groups=True)
+            return GroupPreferences(probs, tuple(self.group_labels))
         group_ids = self.encode_groups(groups, len(prompts), fallback)
         return self._run_pairs(prompts, a, b, group_ids, None)
 

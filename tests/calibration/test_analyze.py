@@ -78,3 +78,38 @@ def test_rows_of_unknown_group_are_kept_out_of_groups(society_factory):
     assert r.settings["rows_without_group"] == missing > 0
     assert r.calibration.columns["rows"][-1] == s.dataset.num_rows          # "all" keeps them
     assert r.groups.columns["rows"].sum() == s.dataset.num_rows - missing
+
+
+def test_min_votes_adapts_to_the_votes_per_group_and_says_so(society_factory):
+    for votes, expected in ((4, 3), (2, 2), (1, 1)):
+        s = society_factory(num_units=60, votes_per_group=votes, seed=votes)
+        r = analyze(s.dataset, by="country", bootstrap=0, permutations=0)
+        assert r.settings["min_votes"] == expected
+        assert any(n.startswith(f"min_votes {expected} (chosen for this data") for n in r.settings["notes"])
+        assert r.divergence_units.values[0, 1] == 60  # every unit is shared: the heatmap is filled
+    given = analyze(s.dataset, by="country", bootstrap=0, permutations=0, min_votes=3)
+    assert given.settings["min_votes"] == 3 and given.divergence_units.values[0, 1] == 0
+    assert "divergence" in given.settings["unavailable"]
+
+
+def test_sections_that_cannot_be_computed_say_why_in_the_report(society_factory, tmp_path):
+    from pluralrm.calibration import write_report
+
+    s = society_factory(num_units=40, votes_per_group=1, seed=5)  # one vote per group and unit
+    r = analyze(s.dataset, predictions=s.true_predictions(), by="country", bootstrap=0, permutations=0)
+    assert "fidelity" in r.settings["unavailable"] and "divergence" not in r.settings["unavailable"]
+    assert "more votes per group" in r.settings["unavailable"]["fidelity"]
+    paths = write_report(r, tmp_path / "report")
+    markdown = paths["markdown"].read_text()
+    assert "Not computed: disagreement retention needs" in markdown
+    assert not (tmp_path / "report" / "figures" / "retention.png").exists()  # no empty figure
+
+
+def test_unseen_groups_get_their_own_calibration_row(society):
+    r = analyze(society.dataset, predictions=society.true_predictions(), by="country", bootstrap=0,
+                permutations=0, unseen_groups=["country=IN", "country=XX"])
+    assert r.settings["unseen_groups"] == ["country=IN"]
+    cal = r.calibration.to_pandas().set_index("group")
+    assert cal.loc["unseen groups (shared reward)", "rows"] == cal.loc["country=IN", "rows"]
+    assert cal.loc["unseen groups (shared reward)", "nll"] == pytest.approx(cal.loc["country=IN", "nll"])
+    assert any("never saw: country=IN" in n for n in r.settings["notes"])

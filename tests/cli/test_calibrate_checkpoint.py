@@ -80,3 +80,33 @@ def test_predictions_and_checkpoint_are_exclusive(trained, tmp_path, capsys):
     code = main(["calibrate", "--checkpoint", str(trained / "run"), "--predictions", "x.npy",
                  "--data", str(trained / "test.jsonl"), "--out", str(tmp_path)])
     assert code == 1 and "not both" in capsys.readouterr().err
+
+
+def test_unseen_group_uses_the_shared_reward_and_is_reported_apart(trained, tmp_path, capsys):
+    from pluralrm.data import load
+
+    test = load(str(trained / "test.jsonl"))
+    countries = test["country"]
+    renamed = test.remove_columns("country").add_column(
+        "country", ["Z" if i % 4 == 0 else c for i, c in enumerate(countries)])
+    data = tmp_path / "with_unseen.jsonl"
+    save(renamed, data)
+    out = tmp_path / "report"
+    args = ["calibrate", "--checkpoint", str(trained / "run"), "--data", str(data), "--out", str(out),
+            "--bootstrap", "20", "--permutations", "0"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "never saw country=Z" in captured.err and "model overall: accuracy" in captured.out
+    report = json.loads((out / "report.json").read_text())
+    assert report["settings"]["unseen_groups"] == ["country=Z"]
+    cal = report["calibration"]["columns"]
+    row = cal["group"].index("unseen groups (shared reward)")
+    assert cal["rows"][row] == cal["rows"][cal["group"].index("country=Z")] == (len(countries) + 3) // 4
+    model = RewardModel.load(trained / "run")
+    z = renamed.select(range(0, len(renamed), 4))
+    shared = model.predict_preference(z["prompt"], z["chosen"], z["rejected"], groups=None)
+    accuracy = float(np.mean((shared > 0.5) == (np.asarray(z["label"]) > 0.5)))
+    assert cal["accuracy"][row] == pytest.approx(accuracy)  # the shared reward's predictions
+    # an existing report is not overwritten unless --force
+    assert main(args) == 1 and "--force" in capsys.readouterr().err
+    assert main(args + ["--force"]) == 0

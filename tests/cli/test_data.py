@@ -71,3 +71,58 @@ def test_option_errors(prefs, capsys):
     assert cli.main(["data", "summary", str(prefs), "--survey", "s.jsonl"]) == 1
     assert cli.main(["data", "summary", str(prefs) + ".missing"]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+def test_hints_use_cli_flags_and_warnings_are_one_line(prefs, tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(prefs.read_text() + json.dumps({"prompt": "p", "response_a": "", "response_b": "y"}) + "\n")
+    args = ["--columns", "chosen=response_a,rejected=response_b"]
+    assert cli.main(["data", "summary", str(bad), *args]) == 1
+    err = capsys.readouterr().err
+    assert "--on-bad-row skip" in err and "on_bad_row=" not in err
+    assert cli.main(["data", "summary", str(prefs), *args, "--groups", ""]) == 1
+    err = capsys.readouterr().err
+    assert "--extra ignore" in err and "add it to --groups" in err and "extra=" not in err
+    assert cli.main(["data", "summary", str(bad), *args, "--on-bad-row", "skip"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("pluralrm data: warning: ") and "warnings.warn" not in err and "Warning:" not in err
+
+
+@pytest.fixture
+def society(tmp_path):
+    """A tiny `pluralrm simulate` folder."""
+    out = tmp_path / "society"
+    from pluralrm.simulate import SocietyConfig, generate
+
+    generate(SocietyConfig(comparisons=200, seed=3)).save(out)
+    return out
+
+
+def test_a_simulate_folder_reads_as_its_data_file(society, capsys):
+    from pluralrm.data import load
+
+    assert load(society).num_rows == 200
+    assert cli.main(["data", "summary", str(society)]) == 0
+    assert "comparisons  200" in capsys.readouterr().out
+
+
+def test_split_and_candidates(society, tmp_path, capsys):
+    import pyarrow.parquet as pq
+
+    from pluralrm.data import load, split
+
+    out = tmp_path / "splits"
+    assert cli.main(["data", "split", str(society), "--by", "item", "--test-size", "0.2", "--out", str(out)]) == 0
+    train, test = pq.read_table(out / "train.parquet"), pq.read_table(out / "test.parquet")
+    want_train, want_test = split(load(society), by="item", test_size=0.2, seed=0)  # what `train` holds out
+    assert train.column("chosen").to_pylist() == want_train["chosen"]
+    assert test.column("chosen").to_pylist() == want_test["chosen"]
+    assert cli.main(["data", "split", str(society), "--out", str(out)]) == 1
+    assert "--force" in capsys.readouterr().err
+    candidates = tmp_path / "candidates.jsonl"
+    assert cli.main(["data", "candidates", str(out / "test.parquet"), "--out", str(candidates)]) == 0
+    rows = [json.loads(line) for line in candidates.read_text().splitlines()]
+    pairs = {(r["prompt"], r["response"]) for r in rows}
+    assert len(pairs) == len(rows)  # each distinct candidate once
+    assert pairs == {(p, c) for p, c in zip(want_test["prompt"], want_test["chosen"])} | {
+        (p, r) for p, r in zip(want_test["prompt"], want_test["rejected"])}

@@ -110,3 +110,16 @@ def test_errors_are_one_line(saved_model, tmp_path, capsys):
     assert cli.main(["explain", "--checkpoint", str(pooled), *args]) == 1
     err = capsys.readouterr().err
     assert "pluralrm explain: error:" in err and "'values' head" in err and "'pooled'" in err
+    assert "values_hashing.yaml --out runs/v" in err  # how to get a values model
+
+
+def test_warnings_are_cli_lines_and_unnamed_values_get_a_hint(saved_model, tmp_path, capsys):
+    args = ["--prompt", PROMPT, "--a", A, "--b", B]
+    assert cli.main(["explain", "--checkpoint", str(saved_model), *args, "--groups", "country=Z"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("pluralrm explain: warning: ") and "country" in err and "warnings.warn" not in err
+    assert "unnamed" not in err
+    unnamed = random_model(value_names=(), num_values=3).save(tmp_path / "unnamed")
+    assert cli.main(["explain", "--checkpoint", str(unnamed), *args]) == 0
+    captured = capsys.readouterr()
+    assert "value_0" in captured.out and "model.head.value_names" in captured.err

@@ -91,3 +91,30 @@ def test_progress_bar_runs(model_dir, tmp_path, capsys):
     assert main(["score", "--checkpoint", str(model_dir), "--input", str(src), "--output", str(tmp_path / "s.jsonl"),
                  "--all-groups", "--aggregate", "weighted", "--weights", "population"]) == 0
     assert "scored 6 rows" in capsys.readouterr().out
+
+
+def test_missing_or_empty_input_is_an_error_found_before_the_model_loads(tmp_path, capsys, monkeypatch):
+    def no_load(*args, **kwargs):
+        raise AssertionError("the model must not load for a bad input")
+
+    monkeypatch.setattr(RewardModel, "load", no_load)
+    out = tmp_path / "s.parquet"
+    for name, text in (("missing.jsonl", None), ("empty.jsonl", ""), ("blank.jsonl", "\n  \n"),
+                       ("header.csv", "prompt,response\n")):
+        path = tmp_path / name
+        if text is not None:
+            path.write_text(text)
+        rc = main(["score", "--checkpoint", "nowhere", "--input", str(path), "--output", str(out), "--no-progress"])
+        err = capsys.readouterr().err
+        assert rc == 1 and name in err and ("no such file" in err or "no rows to score" in err), err
+        assert not out.exists()
+
+
+def test_every_row_skipped_is_an_error_and_writes_nothing(model_dir, tmp_path, capsys):
+    src = tmp_path / "c.jsonl"
+    src.write_text('{"prompt": "p", "answer": "no response field"}\n')
+    out = tmp_path / "s.parquet"
+    rc = main(["score", "--checkpoint", str(model_dir), "--input", str(src), "--output", str(out),
+               "--on-bad-row", "skip", "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "no rows to score" in err and not out.exists()
