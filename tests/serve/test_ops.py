@@ -139,3 +139,28 @@ def test_json_without_content_type_is_read_and_other_types_say_to_send_json(mode
                         headers={"Content-Type": "application/json"})
         assert broken.status_code == 422
         assert broken.json()["error"].startswith("body: invalid JSON at character 18 (")
+
+
+def test_chat_messages_are_scored_like_chat_training_data_and_malformed_ones_name_the_field(model):
+    import numpy as np
+
+    from pluralrm.data.dialogue import render_messages
+
+    prompt = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": PROMPTS[0]}]
+    with client(model) as c:
+        good = c.post("/score", json={"prompts": [prompt, PROMPTS[1]],
+                                      "responses": [[{"role": "assistant", "content": RESPONSES[0]}], RESPONSES[1]]})
+        assert good.status_code == 200, good.text
+        np.testing.assert_allclose(good.json()["scores"], model.score([render_messages(prompt), PROMPTS[1]],
+                                                                      RESPONSES[:2]), rtol=1e-6, atol=1e-6)
+        cases = [
+            ({"prompts": ["p", [{"role": "user"}]], "responses": ["r", "r"]}, "/score", "body.prompts.1.0.content"),
+            ({"prompts": ["p"], "responses": [[{"role": "assistant", "content": 5}]]}, "/score",
+             "body.responses.0.0.content"),
+            ({"prompts": ["p"], "responses": [["just text"]]}, "/score", "body.responses.0.0"),
+            ({"prompt": [{"content": "hi"}], "a": "x", "b": "y"}, "/compare", "body.prompt.0.role"),
+        ]
+        for body, route, field in cases:
+            answer = c.post(route, json=body)
+            assert answer.status_code == 422, answer.text
+            assert answer.json()["error"].startswith(f"{field}:"), answer.json()
