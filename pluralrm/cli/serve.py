@@ -22,11 +22,15 @@ examples:
   pluralrm serve --checkpoint runs/x --port 8000
   curl -s localhost:8000/score -H 'Content-Type: application/json' \\
        -d '{"prompts": ["Hi"], "responses": ["Hello!"], "groups": "country=NG"}'
-  curl -s localhost:8000/compare -d '{"prompt": "Hi", "a": "Hello!", "b": "Go away."}'
+  curl -s localhost:8000/compare -H 'Content-Type: application/json' -d '{"prompt": "Hi", "a": "Hello!", "b": "Go away."}'
   # another machine may connect only with a key (clients send 'Authorization: Bearer KEY'):
   python -c 'import secrets; print(secrets.token_urlsafe(32))' > key.txt
   pluralrm serve --checkpoint runs/x --host 0.0.0.0 --api-key-file key.txt --reward-groups all --reward-aggregate worst
-  curl -s HOST:8000/get_reward -H "Authorization: Bearer $(cat key.txt)" -d '{"query": ["Hi Hello!"], "prompts": ["Hi "]}'
+  curl -s HOST:8000/get_reward -H "Authorization: Bearer $(cat key.txt)" -H 'Content-Type: application/json' \\
+       -d '{"query": ["Hi Hello!"], "prompts": ["Hi "]}'
+
+JSON bodies need 'Content-Type: application/json' or no Content-Type at all (curl -d alone sends a
+form type, which is refused with a message saying so).
 
 errors: {"error": "<field>: <what is wrong>"}; 401 without the key, 413 over a limit, 422 for a
 malformed field (named), 503 while shutting down.
