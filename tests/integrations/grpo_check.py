@@ -11,7 +11,9 @@ there while torch/transformers/datasets stay TRL's. Builds, with no download:
 trains GRPO for a few steps on CPU with two reward functions (the worst-off group over all
 groups; each prompt's own ``country`` column, one value unseen), then checks that every reward
 TRL logged equals ``RewardModel.score`` / ``score_all_groups`` on the logged completions, and
-that TRL's ``rewards/<name>/mean`` metric is their mean. Prints the rewards; exit status 0 = pass.
+that TRL's ``rewards/<name>/mean`` metric is their mean; then once more with conversational
+prompts (chat messages through the tokenizer's chat template), checking the rewards against
+the rendered conversation. Prints the rewards; exit status 0 = pass.
 """
 from __future__ import annotations
 
@@ -36,14 +38,20 @@ def setup_paths(site: str | None) -> None:
         sys.path.append(site)  # after TRL's own site-packages: torch/transformers/datasets stay TRL's
 
 
+CHAT_TEMPLATE = ("{% for m in messages %}{{ m['role'] }} {{ m['content'] }} {% endfor %}"
+                 "{% if add_generation_prompt %}assistant {% endif %}")
+
+
 def tiny_tokenizer():
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    vocab = {w: i for i, w in enumerate(["<pad>", "<eos>", "<unk>", *WORDS])}
+    vocab = {w: i for i, w in enumerate(["<pad>", "<eos>", "<unk>", "user", "assistant", *WORDS])}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>", unk_token="<unk>")
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>", unk_token="<unk>")
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
 
 
 def tiny_policy(vocab_size: int, pad_id: int, eos_id: int):
@@ -55,6 +63,35 @@ def tiny_policy(vocab_size: int, pad_id: int, eos_id: int):
                          num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=64,
                          pad_token_id=pad_id, eos_token_id=eos_id, bos_token_id=None)
     return LlamaForCausalLM(config)
+
+
+def run_conversational(out: Path, rm, steps: int) -> dict:
+    """GRPO on chat-message prompts; the logged rewards against ``rm.score`` on the rendered text."""
+    import numpy as np
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    from pluralrm.data.dialogue import render_messages
+    from pluralrm.integrations.trl import reward_function
+
+    fn = reward_function(rm, groups="country=US")
+    tokenizer = tiny_tokenizer()
+    policy = tiny_policy(len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id)
+    data = Dataset.from_dict({"prompt": [[{"role": "user", "content": p}] for p in PROMPTS]})
+    config = GRPOConfig(output_dir=str(out / "grpo-chat"), per_device_train_batch_size=16, num_generations=4,
+                        max_completion_length=6, max_steps=steps, learning_rate=1e-2, logging_steps=1,
+                        report_to="none", use_cpu=True, bf16=False, save_strategy="no", seed=1, disable_tqdm=True)
+    trainer = GRPOTrainer(model=policy, reward_funcs=[fn], args=config, train_dataset=data,
+                          processing_class=tokenizer)
+    trainer.train()
+    prompts, completions = list(trainer._logs["prompt"]), list(trainer._logs["completion"])
+    assert isinstance(prompts[0], list) and isinstance(completions[0], list), (prompts[0], completions[0])
+    logged = np.array(trainer._logs["rewards"][fn.__name__], np.float64)
+    expected = rm.score([render_messages(p) for p in prompts], ["\n\n".join(m["content"] for m in c)
+                                                                 for c in completions], groups="country=US")
+    return {"completions": len(completions), "example_prompt": prompts[0], "example_completion": completions[0],
+            "logged": logged.tolist(), "score": expected.tolist(),
+            "max_abs_diff": float(np.max(np.abs(logged - expected)))}
 
 
 def main() -> int:
@@ -111,8 +148,10 @@ def main() -> int:
         "trl_metric_mean_worst": last[f"rewards/{worst.__name__}/mean"],
         "notes": by_country.last_notes,
     }
+    conversational = run_conversational(out, rm, args.steps)
+    report["conversational"] = conversational
     print(json.dumps(report, indent=1))
-    ok = (report["steps"] == args.steps and len(completions) >= 4 and len(set(completions)) > 1
+    ok = conversational["max_abs_diff"] <= 1e-5 and conversational["completions"] >= 4 and (report["steps"] == args.steps and len(completions) >= 4 and len(set(completions)) > 1
           and report["max_abs_diff_worst"] <= 1e-5 and report["max_abs_diff_by_country"] <= 1e-5
           and abs(report["trl_metric_mean_worst"] - float(np.mean(logged[worst.__name__]))) <= 1e-5
           and "FR" in " ".join(report["notes"]))
