@@ -243,3 +243,25 @@ def test_a_public_address_with_an_api_key_file_over_a_real_socket(model_dir, mod
     log = [line for line in err.splitlines() if "POST /score" in line]
     assert len(log) == 2 and " 401 " in log[0] and " 200 " in log[1], err
     assert PROMPTS[0] not in err and RESPONSES[0] not in err  # no texts in the request log
+
+
+def test_openrlhf_rollouts_one_query_per_request_share_model_calls(server, model):
+    """OpenRLHF posts one rollout per request, many at once: they must share batched calls."""
+    before = httpx.get(f"{server.url}/health").json()
+    payloads = [{"query": [f"question {i} answer {i * 3}"], "prompts": [f"question {i} "], "labels": [None]}
+                for i in range(32)]
+
+    async def send_all():
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            return await asyncio.gather(*(client.post("/get_reward", content=json.dumps(p).encode(),
+                                                      headers={"Content-Type": "application/json"})
+                                          for p in payloads))
+
+    answers = asyncio.run(send_all())
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers if a.status_code != 200][:2]
+    got = [a.json()["rewards"][0] for a in answers]
+    expected = model.score([p["prompts"][0] for p in payloads], [f"answer {i * 3}" for i in range(32)])
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+    after = httpx.get(f"{server.url}/health").json()
+    assert after["jobs"] - before["jobs"] == 32
+    assert after["model_calls"] - before["model_calls"] < 16, after
