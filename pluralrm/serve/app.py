@@ -29,7 +29,6 @@ over the item limit is a 413. A group value the model never saw is answered unde
 # no `from __future__ import annotations`: FastAPI reads the (locally built) body models from the annotations
 
 import dataclasses
-import warnings
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,8 +40,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException
 
 from pluralrm import __version__
-from pluralrm.data.schema import UNKNOWN
 from pluralrm.errors import ConfigError, DataError
+from pluralrm.integrations.rewards import ALL, resolve_rows
 from pluralrm.models.reward_model import FALLBACKS
 from pluralrm.score.rules import aggregate
 from pluralrm.score.table import is_single_spec, population_weights, spec_label
@@ -221,25 +220,13 @@ class _GroupResolver:
 
     def rows(self, groups: Any, n: int) -> tuple[list[dict[str, str]], list[str]]:
         specs = [groups] * n if groups is None or is_single_spec(groups) else list(groups)
-        cache: dict[str, dict[str, str]] = {}
-        notes: list[str] = []
-        for spec in specs:
-            key = "" if spec is None else spec_label(spec)
-            if key not in cache:
-                try:
-                    cache[key], new = self._resolve(spec)
-                except DataError as e:
-                    raise HTTPException(status_code=422, detail=f"body.groups: {e.reason}") from None
-                notes.extend(m for m in new if m not in notes)
-        return [cache["" if s is None else spec_label(s)] for s in specs], notes
-
-    def _resolve(self, spec: Any) -> tuple[dict[str, str], list[str]]:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            ids = self.model.encode_groups(spec, 1, self.fallback)
-        values = self.model.schema.decode(ids)[0]
-        resolved = {a: ("" if v == UNKNOWN else v) for a, v in zip(self.model.schema.attributes, values)}
-        return resolved, [str(w.message) for w in caught]
+        if ALL in specs:
+            raise HTTPException(status_code=422, detail="body.groups: 'all' names no group here; "
+                                                        "send all_groups: true (with an aggregate rule) instead")
+        try:
+            return resolve_rows(self.model, [{} if s is None else s for s in specs], self.fallback)
+        except DataError as e:
+            raise HTTPException(status_code=422, detail=f"body.groups: {e.reason}") from None
 
 
 async def _warmup(batcher: MicroBatcher, model: Any) -> None:

@@ -65,11 +65,20 @@ def tiny_policy(vocab_size: int, pad_id: int, eos_id: int):
     return LlamaForCausalLM(config)
 
 
+def grpo_config(output_dir: Path, steps: int, seed: int = 0):
+    """GRPO on CPU: 16 completions per step (4 prompts x 4 generations) of at most 6 tokens."""
+    from trl import GRPOConfig
+
+    return GRPOConfig(output_dir=str(output_dir), per_device_train_batch_size=16, num_generations=4,
+                      max_completion_length=6, max_steps=steps, learning_rate=1e-2, logging_steps=1,
+                      report_to="none", use_cpu=True, bf16=False, save_strategy="no", seed=seed, disable_tqdm=True)
+
+
 def run_conversational(out: Path, rm, steps: int) -> dict:
     """GRPO on chat-message prompts; the logged rewards against ``rm.score`` on the rendered text."""
     import numpy as np
     from datasets import Dataset
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOTrainer
 
     from pluralrm.data.dialogue import render_messages
     from pluralrm.integrations.trl import reward_function
@@ -78,10 +87,8 @@ def run_conversational(out: Path, rm, steps: int) -> dict:
     tokenizer = tiny_tokenizer()
     policy = tiny_policy(len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id)
     data = Dataset.from_dict({"prompt": [[{"role": "user", "content": p}] for p in PROMPTS]})
-    config = GRPOConfig(output_dir=str(out / "grpo-chat"), per_device_train_batch_size=16, num_generations=4,
-                        max_completion_length=6, max_steps=steps, learning_rate=1e-2, logging_steps=1,
-                        report_to="none", use_cpu=True, bf16=False, save_strategy="no", seed=1, disable_tqdm=True)
-    trainer = GRPOTrainer(model=policy, reward_funcs=[fn], args=config, train_dataset=data,
+    trainer = GRPOTrainer(model=policy, reward_funcs=[fn], args=grpo_config(out / "grpo-chat", steps, seed=1),
+                          train_dataset=data,
                           processing_class=tokenizer)
     trainer.train()
     prompts, completions = list(trainer._logs["prompt"]), list(trainer._logs["completion"])
@@ -106,7 +113,7 @@ def main() -> int:
     import trl
     from datasets import Dataset
     from score_helpers import tiny_model
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOTrainer
 
     from pluralrm.integrations.trl import reward_function
     from pluralrm.models import RewardModel
@@ -120,11 +127,8 @@ def main() -> int:
     tokenizer = tiny_tokenizer()
     policy = tiny_policy(len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id)
     data = Dataset.from_dict({"prompt": PROMPTS, "country": COUNTRIES})
-    config = GRPOConfig(output_dir=str(out / "grpo"), per_device_train_batch_size=16, num_generations=4,
-                        max_completion_length=6, max_steps=args.steps, learning_rate=1e-2, logging_steps=1,
-                        report_to="none", use_cpu=True, bf16=False, save_strategy="no", seed=0, temperature=1.0,
-                        disable_tqdm=True)
-    trainer = GRPOTrainer(model=policy, reward_funcs=[worst, by_country], args=config, train_dataset=data,
+    trainer = GRPOTrainer(model=policy, reward_funcs=[worst, by_country], args=grpo_config(out / "grpo", args.steps),
+                          train_dataset=data,
                           processing_class=tokenizer)
     trainer.train()
 
