@@ -134,6 +134,19 @@ def aggregate_groups(table: np.ndarray, spec: RewardSpec, schema: Any, sets: Seq
     return aggregate(table, spec.aggregate, weights, sets=list(sets), normalize=spec.normalize, **dict(spec.params))
 
 
+def check_spec(model: Any, spec: RewardSpec) -> None:
+    """Fails early on a spec this model cannot serve: an unknown group attribute (DataError), or
+    rule weights/parameters that do not fit its groups (ConfigError)."""
+    import warnings as _warnings
+
+    if spec.groups not in (None, ALL):
+        with _warnings.catch_warnings():
+            _warnings.simplefilter("ignore")  # an unseen value is the fallback policy's business, per request
+            model.encode_groups(spec.groups, 1, "pooled")
+    if spec.groups == ALL:
+        aggregate_groups(np.zeros((1, model.schema.num_groups), np.float32), spec, model.schema, [""])
+
+
 def compute_rewards(
     model: Any,
     prompts: Sequence[str],
@@ -169,4 +182,4 @@ def compute_rewards(
     return rewards, notes
 
 
-__all__ = ["ALL", "RewardSpec", "aggregate_groups", "compute_rewards", "parse_row_group", "resolve_rows"]
+__all__ = ["ALL", "RewardSpec", "aggregate_groups", "check_spec", "compute_rewards", "parse_row_group", "resolve_rows"]

@@ -27,7 +27,7 @@ from typing import Any
 
 from pluralrm.errors import DataError
 from pluralrm.integrations.conversation import texts
-from pluralrm.integrations.rewards import RewardSpec, compute_rewards, parse_row_group
+from pluralrm.integrations.rewards import RewardSpec, check_spec, compute_rewards, parse_row_group
 
 
 class PluralRewardFunction:
@@ -41,7 +41,7 @@ class PluralRewardFunction:
         self.group_column, self.group_attribute = group_column, group_attribute
         self.__name__ = name or _default_name(spec, group_column)
         self.last_notes: list[str] = []
-        model.encode_groups(None if spec.groups in (None, "all") else spec.groups, 1, spec.fallback)
+        check_spec(model, spec)
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Any = None,
                  **kwargs: Any) -> list[float]:

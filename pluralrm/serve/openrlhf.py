@@ -26,8 +26,8 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 from starlette.exceptions import HTTPException
 
-from pluralrm.errors import DataError
-from pluralrm.integrations.rewards import ALL, RewardSpec, aggregate_groups, parse_row_group, resolve_rows
+from pluralrm.errors import ConfigError, DataError
+from pluralrm.integrations.rewards import ALL, RewardSpec, aggregate_groups, check_spec, parse_row_group, resolve_rows
 from pluralrm.serve.requests import FieldError, Limits
 
 
@@ -113,6 +113,10 @@ def add_openrlhf_route(app: FastAPI, model: Any, limits: Limits, config: RlhfCon
     """Registers ``POST /get_reward`` on ``app`` (its micro-batcher is ``app.state.batcher``)."""
     GetRewardRequest = reward_request_model(limits)
     spec = config.reward
+    try:
+        check_spec(model, spec)
+    except (ConfigError, DataError) as e:
+        raise ConfigError(f"the /get_reward default reward ({spec.label}): {getattr(e, 'reason', e)}") from None
 
     @app.post("/get_reward")
     async def get_reward(body: GetRewardRequest, request: Request) -> dict[str, Any]:

@@ -94,3 +94,10 @@ def test_malformed_chat_messages_name_the_field(model, prompts, completions, fie
 def test_unknown_group_attribute_fails_when_the_function_is_built(model):
     with pytest.raises(DataError, match="unknown group attribute 'religion'"):
         reward_function(model, groups="religion=x")
+
+
+def test_rule_weights_that_do_not_fit_the_groups_fail_when_the_function_is_built(model):
+    from pluralrm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="weights must have one entry per group"):
+        reward_function(model, groups="all", aggregate="weighted", weights=[1.0])

@@ -109,3 +109,14 @@ def test_labels_are_required_when_the_server_reads_groups_from_them(model):
     with client(model, rlhf=RlhfConfig(groups_from_labels=True)) as c:
         answer = c.post("/get_reward", json={"query": ["a"]})
     assert answer.status_code == 422 and answer.json()["error"].startswith("body.labels: this server reads")
+
+
+def test_a_default_reward_the_model_cannot_serve_fails_at_startup(model):
+    from pluralrm.errors import ConfigError
+    from pluralrm.serve import ServeConfig, create_app
+
+    with pytest.raises(ConfigError, match=r"default reward \(religion=x\): unknown group attribute 'religion'"):
+        create_app(model, ServeConfig(rlhf=RlhfConfig(reward=RewardSpec(groups="religion=x"))))
+    with pytest.raises(ConfigError, match="weights must have one entry per group"):
+        create_app(model, ServeConfig(rlhf=RlhfConfig(reward=RewardSpec(groups="all", aggregate="weighted",
+                                                                        weights=(1.0, 2.0)))))
