@@ -108,3 +108,17 @@ def test_a_hub_repo_id_offline_is_a_clear_error_naming_the_id(monkeypatch):
     with pytest.raises(CheckpointError, match=r"no-such-owner/plural-rm: no such local directory, and the Hugging "
                                               r"Face hub model 'no-such-owner/plural-rm' could not be fetched"):
         RewardModel.load("no-such-owner/plural-rm")
+
+
+def test_model_card_reports_calibration_temperatures_and_missing_evaluation():
+    from score_helpers import tiny_model
+
+    from pluralrm.models.export import model_card
+
+    model = tiny_model()
+    model.temperatures.update({"country=NG,language=yo": 1.7, "country=US,language=en": 0.8})
+    card = model_card(model, None, "prefs.jsonl", "cc-by-4.0", [])
+    assert card.startswith("---\nlicense: cc-by-4.0\n") and "base_model" not in card
+    assert "| country=NG,language=yo | 1.700 |" in card and "| country=US,language=en | 0.800 |" in card
+    assert "| country=US,language=en | 3 | n/a | n/a |" in card
+    assert "Held-out accuracy: not recorded" in card and "Trained on: prefs.jsonl." in card
