@@ -120,3 +120,39 @@ def test_a_default_reward_the_model_cannot_serve_fails_at_startup(model):
     with pytest.raises(ConfigError, match="weights must have one entry per group"):
         create_app(model, ServeConfig(rlhf=RlhfConfig(reward=RewardSpec(groups="all", aggregate="weighted",
                                                                         weights=(1.0, 2.0)))))
+
+
+@pytest.mark.slow
+def test_fuzz_get_reward_bodies_never_5xx(model):
+    """Generated /get_reward bodies (right and wrong types, labels of any JSON, group specs good
+    and bad): 200 with one reward per query, or a 4xx whose error names the body field."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8))
+    anything = st.recursive(leaf, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                          st.dictionaries(st.text(max_size=4), inner, max_size=2)),
+                            max_leaves=6)
+    spec = st.sampled_from(["country=NG", "all", "country=FR", "religion=x", "=", "", "NG", '{"country": "US"}',
+                            '{"country"'])
+    fields = {"query": st.one_of(st.lists(st.text(max_size=20), max_size=4), anything),
+              "prompts": st.one_of(st.lists(st.text(max_size=8), max_size=4), anything),
+              "labels": st.one_of(st.lists(st.one_of(spec, anything), max_size=4), anything),
+              "groups": st.one_of(spec, st.lists(st.one_of(spec, st.none()), max_size=4), anything)}
+    bodies = st.lists(st.sampled_from(sorted(fields)), unique=True).flatmap(
+        lambda keys: st.fixed_dictionaries({k: fields[k] for k in keys}))
+    config = RlhfConfig(reward=RewardSpec(groups="all", aggregate="worst"), groups_from_labels=True,
+                        label_attribute="country")
+    with client(model, rlhf=config) as c:
+        @settings(max_examples=200, deadline=None, database=None, derandomize=True,
+                  suppress_health_check=list(HealthCheck))
+        @given(bodies)
+        def check(body):
+            answer = c.post("/get_reward", json=body)
+            assert answer.status_code in (200, 413, 422), (body, answer.status_code, answer.text)
+            if answer.status_code == 200:
+                assert len(answer.json()["rewards"]) == len(body["query"])
+            else:
+                assert answer.json()["error"].startswith("body"), answer.json()
+
+        check()
