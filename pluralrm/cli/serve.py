@@ -15,7 +15,7 @@ routes (JSON in, JSON out; full reference with every field, limit and error: doc
                      {"prompts": [...], "responses": [...], "all_groups": true, "aggregate": "worst"}
   POST /compare      {"prompt": "...", "a": "...", "b": "..."}  ->  {"groups": [...], "p_a_over_b": [...]}
   POST /get_reward   OpenRLHF's --remote_rm_url protocol: {"query": [...], "prompts": [...], "labels": [...]}
-                     ->  {"rewards": [...], "scores": [...], "extra_logs": {}}
+                     ->  {"rewards": [...], "scores": [...], "extra_logs": {...}}
   GET  /groups  /health  /healthz (liveness)  /readyz (readiness)  /metrics (Prometheus)
 
 examples:

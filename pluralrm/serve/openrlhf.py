@@ -14,7 +14,9 @@ from its end. Whose reward (:class:`~pluralrm.integrations.rewards.RewardSpec`):
 default (``--reward-groups``, ``--reward-aggregate``), or per row from OpenRLHF's ``labels``
 with ``--groups-from-labels`` (each label a group spec, ``"all"``, or a bare value of the named
 attribute), or per request from the pluralrm extension field ``groups``. Unseen group values
-follow the server's ``--unseen`` policy, reported in ``warnings`` and ``unseen_policy``.
+follow the server's ``--unseen`` policy, reported in ``warnings`` and ``unseen_policy``, and per
+row in ``extra_logs["pluralrm_unseen_group"]`` (1.0 where the row's group was replaced by the
+policy), which OpenRLHF logs like its other per-sample extras.
 """
 # no `from __future__ import annotations`: FastAPI reads the body model from the annotations
 
@@ -26,6 +28,7 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 from starlette.exceptions import HTTPException
 
+from pluralrm.data.schema import parse_group_spec
 from pluralrm.errors import ConfigError, DataError
 from pluralrm.integrations.rewards import ALL, RewardSpec, aggregate_groups, check_spec, parse_row_group, resolve_rows
 from pluralrm.serve.requests import FieldError, Limits
@@ -145,7 +148,9 @@ def add_openrlhf_route(app: FastAPI, model: Any, limits: Limits, config: RlhfCon
             table = await batcher.submit("all_groups", {"prompts": p, "responses": [responses[i] for i in every]})
             rewards[every] = await batcher.run_in_worker(lambda: aggregate_groups(table, spec, model.schema, p))
         values = rewards.tolist()
-        return {"rewards": values, "scores": values, "extra_logs": {}, "warnings": notes + unseen,
+        fell_back = [float(r != ALL and parse_group_spec(s or {}) != r) for s, r in zip(specs, resolved)]
+        return {"rewards": values, "scores": values, "extra_logs": {"pluralrm_unseen_group": fell_back},
+                "warnings": notes + unseen,
                 "unseen_policy": spec.fallback, "reward": "per-row groups" if groups is not None else spec.label}
 
 

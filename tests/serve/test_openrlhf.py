@@ -61,6 +61,7 @@ def test_groups_from_labels_and_the_unseen_group_policy(model):
     expected = model.score(PROMPTS, RESPONSES, groups=[{"country": "NG"}, "country=US,language=en", {}])
     np.testing.assert_allclose(info["rewards"], expected, rtol=1e-6, atol=1e-6)
     assert info["unseen_policy"] == "pooled"
+    assert info["extra_logs"] == {"pluralrm_unseen_group": [0.0, 0.0, 1.0]}
     assert info["warnings"] == ["group value country='FR' is not in the model's schema; using the pooled reward"]
     with client(model, rlhf=config, fallback="error") as c:
         strict = c.post("/get_reward", json={"query": queries, "prompts": PROMPTS, "labels": ["NG", "US", "FR"]})
