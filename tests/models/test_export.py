@@ -122,3 +122,21 @@ def test_model_card_reports_calibration_temperatures_and_missing_evaluation():
     assert "| country=NG,language=yo | 1.700 |" in card and "| country=US,language=en | 0.800 |" in card
     assert "| country=US,language=en | 3 | n/a | n/a |" in card
     assert "Held-out accuracy: not recorded" in card and "Trained on: prefs.jsonl." in card
+
+
+def test_a_hub_repo_id_loads_the_snapshot_the_hub_client_returns(tmp_path, monkeypatch):
+    """The hub is not reachable from tests: the hub client's download is replaced by a local
+    exported directory, which checks our side (repo id → snapshot → load), not the hub."""
+    import huggingface_hub
+    from score_helpers import PROMPTS as P, RESPONSES as R, tiny_model
+
+    from pluralrm.models.export import export_model
+
+    model = tiny_model()
+    share = export_model(model, tmp_path / "share")
+    asked = []
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo_id: asked.append(repo_id) or str(share))
+    loaded = RewardModel.load("me/plural-rm")
+    assert asked == ["me/plural-rm"]
+    np.testing.assert_array_equal(loaded.score(P, R, groups="country=NG"), model.score(P, R, groups="country=NG"))
+

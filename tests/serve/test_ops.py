@@ -164,3 +164,14 @@ def test_chat_messages_are_scored_like_chat_training_data_and_malformed_ones_nam
             answer = c.post(route, json=body)
             assert answer.status_code == 422, answer.text
             assert answer.json()["error"].startswith(f"{field}:"), answer.json()
+
+
+def test_serve_help_documents_the_routes_with_curl_examples(capsys):
+    with pytest.raises(SystemExit):
+        from pluralrm.cli import main
+
+        main(["serve", "--help"])
+    out = capsys.readouterr().out
+    for text in ("POST /score", "POST /compare", "POST /get_reward", "/healthz", "/metrics", "curl -s localhost:8000/score",
+                 "docs/http_api.md", "--api-key-file", "Content-Type: application/json"):
+        assert text in out, text
