@@ -167,9 +167,9 @@ def test_chat_messages_are_scored_like_chat_training_data_and_malformed_ones_nam
 
 
 def test_serve_help_documents_the_routes_with_curl_examples(capsys):
-    with pytest.raises(SystemExit):
-        from pluralrm.cli import main
+    from pluralrm.cli import main
 
+    with pytest.raises(SystemExit):
         main(["serve", "--help"])
     out = capsys.readouterr().out
     for text in ("POST /score", "POST /compare", "POST /get_reward", "/healthz", "/metrics", "curl -s localhost:8000/score",
