@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     path = export_model(model, out, run_dir=run_dir, license=args.license, data_source=args.data_source,
                         overwrite=args.overwrite)
     files = sorted(str(f.relative_to(path)) for f in path.rglob("*") if f.is_file())
-    print(f"pluralrm export: wrote {path} ({len(files)} files: {', '.join(files[:8])}{' ...' if len(files) > 8 else ''})")
+    more = " ..." if len(files) > 8 else ""
+    print(f"pluralrm export: wrote {path} ({len(files)} files: {', '.join(files[:8])}{more})")
     print(f"pluralrm export: publish with  huggingface_hub.upload_folder(repo_id=..., folder_path='{path}')")
     return 0

@@ -22,7 +22,8 @@ examples:
   pluralrm serve --checkpoint runs/x --port 8000
   curl -s localhost:8000/score -H 'Content-Type: application/json' \\
        -d '{"prompts": ["Hi"], "responses": ["Hello!"], "groups": "country=NG"}'
-  curl -s localhost:8000/compare -H 'Content-Type: application/json' -d '{"prompt": "Hi", "a": "Hello!", "b": "Go away."}'
+  curl -s localhost:8000/compare -H 'Content-Type: application/json' \\
+       -d '{"prompt": "Hi", "a": "Hello!", "b": "Go away."}'
   # another machine may connect only with a key (clients send 'Authorization: Bearer KEY'):
   python -c 'import secrets; print(secrets.token_urlsafe(32))' > key.txt
   pluralrm serve --checkpoint runs/x --host 0.0.0.0 --api-key-file key.txt --reward-groups all --reward-aggregate worst

@@ -73,7 +73,8 @@ def reward_request_model(limits: Limits) -> type[BaseModel]:
     return GetRewardRequest
 
 
-def split_queries(query: list[str], prompts: list[str] | None, strip_texts: tuple[str, ...]) -> tuple[list[str], list[str], list[str]]:
+def split_queries(query: list[str], prompts: list[str] | None,
+                  strip_texts: tuple[str, ...]) -> tuple[list[str], list[str], list[str]]:
     """``(prompts, responses, notes)``: each query cut after its prompt (see the module docstring)."""
     if prompts is None:
         prompts = [""] * len(query)

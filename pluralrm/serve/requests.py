@@ -18,7 +18,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 
 from pluralrm.errors import DataError
 from pluralrm.integrations.conversation import completion_text, prompt_text
-
 from pluralrm.score.normalize import NORMALIZATIONS
 from pluralrm.score.rules import RULES
 

@@ -155,7 +155,8 @@ def main() -> int:
     conversational = run_conversational(out, rm, args.steps)
     report["conversational"] = conversational
     print(json.dumps(report, indent=1))
-    ok = conversational["max_abs_diff"] <= 1e-5 and conversational["completions"] >= 4 and (report["steps"] == args.steps and len(completions) >= 4 and len(set(completions)) > 1
+    ok = conversational["max_abs_diff"] <= 1e-5 and conversational["completions"] >= 4 and (
+          report["steps"] == args.steps and len(completions) >= 4 and len(set(completions)) > 1
           and report["max_abs_diff_worst"] <= 1e-5 and report["max_abs_diff_by_country"] <= 1e-5
           and abs(report["trl_metric_mean_worst"] - float(np.mean(logged[worst.__name__]))) <= 1e-5
           and "FR" in " ".join(report["notes"]))

@@ -128,7 +128,9 @@ def test_a_hub_repo_id_loads_the_snapshot_the_hub_client_returns(tmp_path, monke
     """The hub is not reachable from tests: the hub client's download is replaced by a local
     exported directory, which checks our side (repo id → snapshot → load), not the hub."""
     import huggingface_hub
-    from score_helpers import PROMPTS as P, RESPONSES as R, tiny_model
+    from score_helpers import PROMPTS as P
+    from score_helpers import RESPONSES as R
+    from score_helpers import tiny_model
 
     from pluralrm.models.export import export_model
 

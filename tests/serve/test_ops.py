@@ -172,6 +172,7 @@ def test_serve_help_documents_the_routes_with_curl_examples(capsys):
     with pytest.raises(SystemExit):
         main(["serve", "--help"])
     out = capsys.readouterr().out
-    for text in ("POST /score", "POST /compare", "POST /get_reward", "/healthz", "/metrics", "curl -s localhost:8000/score",
-                 "docs/http_api.md", "--api-key-file", "Content-Type: application/json"):
+    for text in ("POST /score", "POST /compare", "POST /get_reward", "/healthz", "/metrics",
+                 "curl -s localhost:8000/score", "docs/http_api.md", "--api-key-file",
+                 "Content-Type: application/json"):
         assert text in out, text

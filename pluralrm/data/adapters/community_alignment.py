@@ -74,8 +74,8 @@ def community_alignment(
         conversation, with a warning counting them).
       format: as in :func:`pluralrm.data.load`.
     """
-    from pluralrm.data.validate import to_comparisons
     from pluralrm.data.io import to_dataset
+    from pluralrm.data.validate import to_comparisons
 
     if on_bad_row not in ("error", "skip"):
         raise ConfigError(f"on_bad_row must be 'error' or 'skip', got {on_bad_row!r}")

@@ -11,7 +11,8 @@ from pluralrm.data.badrows import DataWarning
 from pluralrm.errors import ConfigError, DataError
 
 P1 = "What should I do when my neighbours play loud music at night?"
-R1 = ["Talk to them calmly and explain how it affects your sleep.", "Call the police right away; noise at night is illegal.",
+R1 = ["Talk to them calmly and explain how it affects your sleep.",
+      "Call the police right away; noise at night is illegal.",
       "Leave a polite note so nobody feels confronted.", "Ask the building manager to handle it for you."]
 
 
