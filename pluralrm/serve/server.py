@@ -19,6 +19,9 @@ from pluralrm.serve.auth import check_exposure
 from pluralrm.serve.observe import access_log
 
 
+KEEP_ALIVE_S = 75
+
+
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening TCP socket on (host, port); port 0 picks a free port."""
     try:
@@ -66,7 +69,11 @@ def serve(
     bound_host, bound_port = sock.getsockname()[:2]
     url = f"http://{bound_host if ':' not in bound_host else f'[{bound_host}]'}:{bound_port}"
     app = create_app(model, config, name)
+    # Keep idle connections longer than clients do (httpx 5 s, aiohttp 15 s, as OpenRLHF uses): when
+    # the server closes first, a client reusing the connection at that moment gets a reset instead
+    # of an answer (uvicorn's default is 5 s).
     server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, lifespan="on", access_log=False,
+                                           timeout_keep_alive=KEEP_ALIVE_S,
                                            timeout_graceful_shutdown=config.drain_timeout_s))
     stopped_by: list[str] = []
 
