@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test test-fast install install-test clean
+.PHONY: demo test test-fast test-trl install install-test clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,13 @@ test: $(VENV)/.installed-test
 
 test-fast: $(VENV)/.installed-test
 	$(PY) -m pytest -n 2 --dist loadgroup -m "not slow"
+
+# TRL's GRPOTrainer with pluralrm reward functions, run in TRL's own environment
+# (benchmarks/.venv-trl, torch CPU + TRL) with this environment's JAX stack appended to its path.
+test-trl: $(VENV)/.installed-test
+	bash benchmarks/setup_trl_venv.sh
+	benchmarks/.venv-trl/bin/python tests/integrations/grpo_check.py \
+	  --site "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 
 clean:
 	rm -rf runs .jax_cache .pytest_cache

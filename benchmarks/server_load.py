@@ -138,7 +138,7 @@ class ServerProcess:
 
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pluralrm", "serve", "--checkpoint", str(model_dir), "--port", "0",
-             "--max-items", str(MAX_ITEMS), "--max-body-bytes", str(MAX_BODY), *extra],
+             "--max-items", str(MAX_ITEMS), "--max-body-bytes", str(MAX_BODY), "--no-request-log", *extra],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         lines: list[str] = []
         reader = threading.Thread(target=lambda: lines.append(self.proc.stdout.readline()), daemon=True)

@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "train": "train a reward model from a YAML config",
     "score": "score candidate responses per group, aggregate across groups, pick the best",
     "serve": "serve a reward model over HTTP (score, compare, groups; needs pluralrm[serve])",
+    "export": "write a shareable model directory (safetensors, config, tokenizer, model card)",
     "explain": "explain a values model's preference: each value's contribution per group",
     "calibrate": "disagreement and calibration report for comparison data and a model's predictions",
 }

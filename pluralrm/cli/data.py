@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-ADAPTER_NAMES = ("hh-rlhf", "prism", "dices", "popquorn")
+ADAPTER_NAMES = ("hh-rlhf", "prism", "dices", "popquorn", "community-alignment")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

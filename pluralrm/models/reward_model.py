@@ -178,6 +178,10 @@ class RewardModel:
             (then ``checkpoint`` picks ``"best"`` (by the run's selection metric, falling back to
             the latest), ``"latest"`` or a step number).
         """
+        from pluralrm.models import export
+
+        if not Path(path).exists() and export.looks_like_hub_id(str(path)):  # an exported model on the hub
+            path = export.fetch_from_hub(str(path))
         path = Path(path).absolute()
         if not path.is_dir():
             raise CheckpointError(f"{path} is not a directory: pass a model or run directory")
@@ -188,7 +192,10 @@ class RewardModel:
         config, schema, featurizer, annotators, temperatures = read_model_metadata(path)
         check_declared_size(config, schema, len(annotators), path)
         net, _ = build_net(config, schema, len(annotators))
-        restore_weights(net, path / "weights")
+        if not (path / "weights").exists() and (path / export.SAFETENSORS_FILE).is_file():  # `pluralrm export`
+            nnx.update(net, export.load_safetensors(_saved_state(net).to_pure_dict(), path / export.SAFETENSORS_FILE))
+        else:
+            restore_weights(net, path / "weights")
         return cls(net, config, schema, featurizer, annotators, temperatures)
 
     # ------------------------------------------------------------------ encoding inputs
@@ -513,6 +520,9 @@ def read_model_metadata(path: Path):
         raise CheckpointError(f"cannot read model metadata: {e}") from None
     if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
         raise CheckpointError(f"{meta_path}: not a pluralrm model file (format tag missing)")
+    from pluralrm.models.export import localize_paths
+
+    localize_paths(meta, path)  # exported directories: ./backbone, and every listed file present
     if meta.get("version") != MODEL_VERSION:
         raise CheckpointError(
             f"{meta_path}: model format version {meta.get('version')!r}, this pluralrm reads "

@@ -10,7 +10,16 @@ Routes:
   to ``RewardModel.predict_preference`` (every group of the model when ``groups`` is omitted).
 - ``GET /groups`` — the schema: attributes, vocabularies, groups with training counts and
   population shares.
+- ``POST /get_reward`` — OpenRLHF's remote reward protocol (:mod:`pluralrm.serve.openrlhf`).
 - ``GET /health`` — ``{status: "ok", ...}`` and batching counters.
+- ``GET /healthz`` (liveness: the process answers) and ``GET /readyz`` (readiness: the model
+  is loaded and warmed up, and the server is not shutting down; 503 otherwise) — open without
+  the API key; ``GET /metrics`` — Prometheus text format (:mod:`pluralrm.serve.metrics`).
+
+With ``ServeConfig.api_key`` every other route needs the key (:mod:`pluralrm.serve.auth`).
+Each request is logged without its texts (:mod:`pluralrm.serve.observe`). A JSON body is read
+with or without ``Content-Type: application/json``; another content type is a 422 saying to
+send JSON. The full reference with curl examples: ``docs/http_api.md``.
 
 Errors: a malformed field is a 422 whose ``error`` names the field; an unknown group attribute
 or (with the ``error`` policy) an unseen group value too; a body over the byte limit or a list
@@ -19,23 +28,27 @@ over the item limit is a 413. A group value the model never saw is answered unde
 """
 # no `from __future__ import annotations`: FastAPI reads the (locally built) body models from the annotations
 
-import warnings
+import dataclasses
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException
 
 from pluralrm import __version__
-from pluralrm.data.schema import UNKNOWN
 from pluralrm.errors import ConfigError, DataError
+from pluralrm.integrations.rewards import ALL, resolve_rows
 from pluralrm.models.reward_model import FALLBACKS
 from pluralrm.score.rules import aggregate
 from pluralrm.score.table import is_single_spec, population_weights, spec_label
+from pluralrm.serve.auth import ApiKeyAuth
 from pluralrm.serve.batcher import ClosedError, MicroBatcher
+from pluralrm.serve.metrics import Metrics
+from pluralrm.serve.observe import Observe
+from pluralrm.serve.openrlhf import RlhfConfig, add_openrlhf_route
 from pluralrm.serve.requests import FieldError, Limits, check_items, request_models
 
 
@@ -50,6 +63,10 @@ class ServeConfig:
       fallback: unseen group values: ``pooled`` (warning in the answer), ``error`` (422), ``nearest``.
       warmup: compile the model's functions at startup (first requests are not slow).
       drain_timeout_s: on SIGTERM, how long in-flight requests may take to finish.
+      api_key: when set, every route but /healthz and /readyz needs it (401 otherwise).
+      log_bodies: log request bodies (texts) too; off by default, for debugging only.
+      rlhf: the OpenRLHF route's default reward and label handling (its unseen-group policy
+        is ``fallback``).
     """
 
     limits: Limits = field(default_factory=Limits)
@@ -58,6 +75,9 @@ class ServeConfig:
     fallback: str = "pooled"
     warmup: bool = True
     drain_timeout_s: float = 30.0
+    api_key: str | None = field(default=None, repr=False)
+    log_bodies: bool = False
+    rlhf: RlhfConfig = field(default_factory=RlhfConfig)
 
     def __post_init__(self) -> None:
         if self.fallback not in FALLBACKS:
@@ -81,22 +101,35 @@ def create_app(model: Any, config: ServeConfig = ServeConfig(), name: str = "") 
     """The reward server for ``model`` (see the module docstring)."""
     ScoreRequest, CompareRequest = request_models(config.limits)
     resolver = _GroupResolver(model, config.fallback)
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        batcher = MicroBatcher(model_runners(model), config.max_batch, config.max_wait_ms / 1000)
+        batcher = MicroBatcher(model_runners(model), config.max_batch, config.max_wait_ms / 1000,
+                               observe=metrics.observe_batch)
         batcher.start()
         app.state.batcher = batcher
         if config.warmup:
             await _warmup(batcher, model)
+            metrics.batch_rows = type(metrics.batch_rows)(metrics.batch_rows.buckets)  # warm-up is not traffic
+        app.state.ready = True
         try:
             yield
         finally:
+            app.state.ready = False
             await batcher.close()
 
-    app = FastAPI(title="pluralrm reward server", version=__version__, lifespan=lifespan)
+    # strict_content_type=False: a JSON body without a Content-Type header is read as JSON
+    app = FastAPI(title="pluralrm reward server", version=__version__, lifespan=lifespan, strict_content_type=False)
+    app.state.ready = False
+    # Starlette runs the last added middleware first: observe (log, metrics) > API key > body limit.
     app.add_middleware(BodyLimit, max_bytes=config.limits.max_body_bytes)  # 413s in our JSON error format
+    if config.api_key is not None:
+        app.add_middleware(ApiKeyAuth, key=config.api_key)
+    app.add_middleware(Observe, metrics=metrics, log_bodies=config.log_bodies)
     _install_error_handlers(app)
+    add_openrlhf_route(app, model, config.limits, dataclasses.replace(
+        config.rlhf, reward=dataclasses.replace(config.rlhf.reward, fallback=config.fallback)))
 
     @app.post("/score")
     async def score(body: ScoreRequest, request: Request) -> dict[str, Any]:
@@ -159,6 +192,21 @@ def create_app(model: Any, config: ServeConfig = ServeConfig(), name: str = "") 
                 "largest_call": stats.largest_call, "in_flight": stats.in_flight,
                 "calls_by_jobs": {str(k): v for k, v in sorted(stats.calls_by_size.items())}}
 
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz(request: Request) -> JSONResponse:
+        batcher = getattr(request.app.state, "batcher", None)
+        ready = bool(request.app.state.ready) and batcher is not None and not batcher.closing
+        return JSONResponse(status_code=200 if ready else 503,
+                            content={"status": "ready" if ready else "not ready"})
+
+    @app.get("/metrics")
+    async def prometheus() -> PlainTextResponse:
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
     return app
 
 
@@ -171,25 +219,13 @@ class _GroupResolver:
 
     def rows(self, groups: Any, n: int) -> tuple[list[dict[str, str]], list[str]]:
         specs = [groups] * n if groups is None or is_single_spec(groups) else list(groups)
-        cache: dict[str, dict[str, str]] = {}
-        notes: list[str] = []
-        for spec in specs:
-            key = "" if spec is None else spec_label(spec)
-            if key not in cache:
-                try:
-                    cache[key], new = self._resolve(spec)
-                except DataError as e:
-                    raise HTTPException(status_code=422, detail=f"body.groups: {e.reason}") from None
-                notes.extend(m for m in new if m not in notes)
-        return [cache["" if s is None else spec_label(s)] for s in specs], notes
-
-    def _resolve(self, spec: Any) -> tuple[dict[str, str], list[str]]:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            ids = self.model.encode_groups(spec, 1, self.fallback)
-        values = self.model.schema.decode(ids)[0]
-        resolved = {a: ("" if v == UNKNOWN else v) for a, v in zip(self.model.schema.attributes, values)}
-        return resolved, [str(w.message) for w in caught]
+        if ALL in specs:
+            raise HTTPException(status_code=422, detail="body.groups: 'all' names no group here; "
+                                                        "send all_groups: true (with an aggregate rule) instead")
+        try:
+            return resolve_rows(self.model, [{} if s is None else s for s in specs], self.fallback)
+        except DataError as e:
+            raise HTTPException(status_code=422, detail=f"body.groups: {e.reason}") from None
 
 
 async def _warmup(batcher: MicroBatcher, model: Any) -> None:
@@ -258,11 +294,17 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         details = []
+        content_type = request.headers.get("content-type")
         for e in exc.errors():
             loc, msg = [str(x) for x in e.get("loc", ())], str(e.get("msg", "invalid"))
             error = (e.get("ctx") or {}).get("error")
             if isinstance(error, FieldError):  # model-level checks name their field
                 loc, msg = loc + [error.field], str(error).split(": ", 1)[1]
+            elif e.get("type") == "json_invalid" and len(loc) == 2:
+                loc, msg = ["body"], f"invalid JSON at character {loc[1]} ({error or 'decode error'})"
+            elif loc == ["body"] and isinstance(e.get("input"), (bytes, str)):  # not read as JSON
+                msg = (f"the body is not JSON: send a JSON object with 'Content-Type: application/json' "
+                       f"(got Content-Type: {content_type or 'none'})")
             details.append({"field": ".".join(loc), "message": msg, "type": e.get("type")})
         first = details[0] if details else {"field": "body", "message": "invalid request"}
         return JSONResponse(status_code=422, content={"error": f"{first['field']}: {first['message']}",

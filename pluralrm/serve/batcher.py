@@ -54,10 +54,13 @@ class MicroBatcher:
       runners: ``kind -> fn(columns) -> [rows, ...]``, called in the worker thread.
       max_batch: rows to collect before running without waiting further.
       max_wait_s: how long the first job of a batch waits for company.
+      observe: called with the rows of each model call (the server's batch-size metric).
     """
 
-    def __init__(self, runners: Mapping[str, Runner], max_batch: int = 256, max_wait_s: float = 0.005):
+    def __init__(self, runners: Mapping[str, Runner], max_batch: int = 256, max_wait_s: float = 0.005,
+                 observe: Callable[[int], None] | None = None):
         self.runners = dict(runners)
+        self.observe = observe
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self.stats = BatcherStats()
@@ -65,6 +68,11 @@ class MicroBatcher:
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="pluralrm-model")
         self._task: asyncio.Task | None = None
         self._closing = False
+
+    @property
+    def closing(self) -> bool:
+        """True once :meth:`close` began: no new jobs are taken."""
+        return self._closing
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="pluralrm-batcher")
@@ -134,6 +142,8 @@ class MicroBatcher:
             total = sum(j.n for j in jobs)
             self.stats.model_calls += 1
             self.stats.largest_call = max(self.stats.largest_call, total)
+            if self.observe is not None:
+                self.observe(total)
             self.stats.calls_by_size[len(jobs)] = self.stats.calls_by_size.get(len(jobs), 0) + 1
             try:
                 result = await self.run_in_worker(self.runners[kind], columns)

@@ -3,14 +3,21 @@
 Field errors become 422 answers whose message names the field (``body.responses.3: String
 should have at most 20000 characters``). Item counts over the limit are answered 413 by the
 app (:func:`check_items`), since they are a size limit rather than a malformed field.
+
+Prompts and responses may be strings or chat messages (TRL's conversational format: a prompt
+is a list of ``{"role", "content"}`` messages, a response the messages after it), rendered as
+:mod:`pluralrm.integrations.conversation` renders them; a malformed message is a 422 naming it
+(``body.prompts.0.1.content: is missing``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
+from pluralrm.errors import DataError
+from pluralrm.integrations.conversation import completion_text, prompt_text
 from pluralrm.score.normalize import NORMALIZATIONS
 from pluralrm.score.rules import RULES
 
@@ -27,6 +34,10 @@ class Limits:
 def request_models(limits: Limits) -> tuple[type[BaseModel], type[BaseModel]]:
     """``(ScoreRequest, CompareRequest)`` with text lengths capped at ``limits.max_text_chars``."""
     Text = Annotated[str, StringConstraints(max_length=limits.max_text_chars)]
+    Prompt = Annotated[Text, BeforeValidator(_chat(prompt_text))]
+    Response = Annotated[Text, BeforeValidator(_chat(completion_text))]
+    Prompts = Annotated[list[Text], BeforeValidator(_chats(prompt_text))]
+    Responses = Annotated[list[Text], BeforeValidator(_chats(completion_text))]
     Label = Annotated[str, StringConstraints(max_length=1000)]
     GroupSpec = Label | dict[Label, Label]
     Rule = Literal[tuple(RULES)]  # type: ignore[valid-type]
@@ -43,8 +54,8 @@ def request_models(limits: Limits) -> tuple[type[BaseModel], type[BaseModel]]:
         """
 
         model_config = ConfigDict(extra="forbid")
-        prompts: list[Text]
-        responses: list[Text]
+        prompts: Prompts
+        responses: Responses
         groups: GroupSpec | list[GroupSpec] | None = None
         all_groups: bool = False
         aggregate: Rule | None = None
@@ -75,12 +86,41 @@ def request_models(limits: Limits) -> tuple[type[BaseModel], type[BaseModel]]:
         a list of specs; omitted = every group of the model)."""
 
         model_config = ConfigDict(extra="forbid")
-        prompt: Text
-        a: Text
-        b: Text
+        prompt: Prompt
+        a: Response
+        b: Response
         groups: GroupSpec | list[GroupSpec] | None = None
 
     return ScoreRequest, CompareRequest
+
+
+def _chat(render):
+    """A before-validator of one text field: chat messages → text (errors name the message)."""
+    def convert(value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        try:
+            return render(value, "")
+        except DataError as e:
+            raise FieldError(e.field.lstrip(".") or "messages", e.reason) from None
+    return convert
+
+
+def _chats(render):
+    """A before-validator of a list of texts: each row's chat messages → text (errors name the row)."""
+    def convert(values: Any) -> Any:
+        if not isinstance(values, list):
+            return values
+        out = []
+        for i, v in enumerate(values):
+            if isinstance(v, list):
+                try:
+                    v = render(v, str(i))
+                except DataError as e:
+                    raise FieldError(e.field, e.reason) from None
+            out.append(v)
+        return out
+    return convert
 
 
 class FieldError(ValueError):

@@ -6,13 +6,20 @@ process then exits with status 0.
 """
 from __future__ import annotations
 
+import logging
 import signal
 import socket
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from pluralrm.errors import ConfigError
 from pluralrm.serve.app import ServeConfig, create_app
+from pluralrm.serve.auth import check_exposure
+from pluralrm.serve.observe import access_log
+
+
+KEEP_ALIVE_S = 75
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -37,6 +44,8 @@ def serve(
     name: str = "",
     log_level: str = "warning",
     on_listen: Callable[[str], None] | None = None,
+    insecure: bool = False,
+    log_requests: bool = True,
 ) -> str | None:
     """Serves ``model`` until SIGTERM/SIGINT. Returns the name of the signal that stopped it.
 
@@ -44,14 +53,27 @@ def serve(
       model: a RewardModel; host/port: where to listen (127.0.0.1 by default: expose the
         server beyond this machine only deliberately); config: :class:`ServeConfig`;
       on_listen: called with the URL once the socket listens (port 0 resolved).
+      insecure: allow a non-loopback ``host`` without ``config.api_key`` (refused otherwise).
+      log_requests: one line per request on stderr (method, path, status, latency, sizes; no texts).
     """
     import uvicorn
 
+    check_exposure(host, "key" if config.api_key is not None else None, insecure)
+    if log_requests and not access_log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s pluralrm serve: %(message)s"))
+        access_log.addHandler(handler)
+        access_log.setLevel(logging.INFO)
+        access_log.propagate = False
     sock = bind_socket(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
     url = f"http://{bound_host if ':' not in bound_host else f'[{bound_host}]'}:{bound_port}"
     app = create_app(model, config, name)
-    server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, lifespan="on",
+    # Keep idle connections longer than clients do (httpx 5 s, aiohttp 15 s, as OpenRLHF uses): when
+    # the server closes first, a client reusing the connection at that moment gets a reset instead
+    # of an answer (uvicorn's default is 5 s).
+    server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, lifespan="on", access_log=False,
+                                           timeout_keep_alive=KEEP_ALIVE_S,
                                            timeout_graceful_shutdown=config.drain_timeout_s))
     stopped_by: list[str] = []
 

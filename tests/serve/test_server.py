@@ -29,16 +29,17 @@ class Server:
 
     def __init__(self, model_dir: Path, *extra: str):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pluralrm", "serve", "--checkpoint", str(model_dir), "--port", "0", *extra],
+            [sys.executable, "-m", "pluralrm", "serve", "--checkpoint", str(model_dir), "--port", "0",
+             *(extra or ("--no-request-log",))],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ},
         )
         line = self._first_line(timeout=60)
-        assert line.startswith("pluralrm serve: listening on http://127.0.0.1:"), line
-        self.url = line.rsplit(" ", 1)[1]
+        assert line.startswith("pluralrm serve: listening on http://"), line
+        self.url = line.rsplit(" ", 1)[1].replace("0.0.0.0", "127.0.0.1")
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(f"{self.url}/health", timeout=5).status_code == 200:
+                if httpx.get(f"{self.url}/readyz", timeout=5).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
@@ -74,7 +75,7 @@ def model(model_dir):
 
 @pytest.fixture(scope="module")
 def server(model_dir):
-    s = Server(model_dir, "--max-wait-ms", "20", "--max-items", "64", "--max-text-chars", "300",
+    s = Server(model_dir, "--no-request-log", "--max-wait-ms", "20", "--max-items", "64", "--max-text-chars", "300",
                "--max-body-bytes", "20000")
     yield s
     s.stop()
@@ -200,7 +201,7 @@ def test_oversized_requests_are_413(server):
 
 
 def test_sigterm_drains_requests_in_flight_and_exits_cleanly(model_dir, model):
-    server = Server(model_dir, "--max-wait-ms", "1500", "--unseen", "error")
+    server = Server(model_dir, "--no-request-log", "--max-wait-ms", "1500", "--unseen", "error")
     try:
         strict = post(server, "/score", {"prompts": ["p"], "responses": ["r"], "groups": "country=FR"})
         assert strict.status_code == 422 and strict.json()["error"].startswith("body.groups:")
@@ -221,3 +222,46 @@ def test_sigterm_drains_requests_in_flight_and_exits_cleanly(model_dir, model):
                                rtol=1e-6, atol=1e-6)
     assert rc == 0, err
     assert "stopped by SIGTERM" in out
+
+
+def test_a_public_address_with_an_api_key_file_over_a_real_socket(model_dir, model, tmp_path):
+    key = tmp_path / "key.txt"
+    key.write_text("0123456789abcdef-ghij\n")
+    server = Server(model_dir, "--host", "0.0.0.0", "--api-key-file", str(key))
+    try:
+        body = {"prompts": PROMPTS, "responses": RESPONSES}
+        assert post(server, "/score", body).status_code == 401
+        answer = httpx.post(f"{server.url}/score", json=body, headers={"Authorization": "Bearer 0123456789abcdef-ghij"})
+        assert answer.status_code == 200
+        np.testing.assert_allclose(answer.json()["scores"], model.score(PROMPTS, RESPONSES), rtol=1e-6, atol=1e-6)
+        metrics = httpx.get(f"{server.url}/metrics", headers={"X-API-Key": "0123456789abcdef-ghij"}).text
+        assert 'pluralrm_requests_total{route="/score",status="401"} 1' in metrics
+        assert 'pluralrm_requests_total{route="/score",status="200"} 1' in metrics
+    finally:
+        rc, out, err = server.stop()
+    assert rc == 0, err
+    log = [line for line in err.splitlines() if "POST /score" in line]
+    assert len(log) == 2 and " 401 " in log[0] and " 200 " in log[1], err
+    assert PROMPTS[0] not in err and RESPONSES[0] not in err  # no texts in the request log
+
+
+def test_openrlhf_rollouts_one_query_per_request_share_model_calls(server, model):
+    """OpenRLHF posts one rollout per request, many at once: they must share batched calls."""
+    before = httpx.get(f"{server.url}/health").json()
+    payloads = [{"query": [f"question {i} answer {i * 3}"], "prompts": [f"question {i} "], "labels": [None]}
+                for i in range(32)]
+
+    async def send_all():
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            return await asyncio.gather(*(client.post("/get_reward", content=json.dumps(p).encode(),
+                                                      headers={"Content-Type": "application/json"})
+                                          for p in payloads))
+
+    answers = asyncio.run(send_all())
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers if a.status_code != 200][:2]
+    got = [a.json()["rewards"][0] for a in answers]
+    expected = model.score([p["prompts"][0] for p in payloads], [f"answer {i * 3}" for i in range(32)])
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+    after = httpx.get(f"{server.url}/health").json()
+    assert after["jobs"] - before["jobs"] == 32
+    assert after["model_calls"] - before["model_calls"] < 16, after
