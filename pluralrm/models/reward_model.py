@@ -282,7 +282,7 @@ class RewardModel:
         _check_lengths(prompts=prompts, responses=responses)
         group_ids = self.encode_groups(groups, len(prompts), fallback)
         if risk is not None:
-            alpha = self._risk_alpha(risk)
+            alpha = self.check_risk(risk)
             return self._run_single("reward_quantiles", prompts, responses, group_ids, extra=(alpha,))
         return self._run_single("rewards", prompts, responses, group_ids)
 
@@ -293,7 +293,7 @@ class RewardModel:
         ``risk=α``: lower α-quantiles instead of means (see ``score``)."""
         _check_lengths(prompts=prompts, responses=responses)
         if risk is not None:
-            alpha = self._risk_alpha(risk)
+            alpha = self.check_risk(risk)
             table = self._run_single("all_group_reward_quantiles", prompts, responses, None, extra=(alpha,))
             return table, self.group_labels
         return self._run_single("all_group_rewards", prompts, responses, None), self.group_labels
@@ -307,8 +307,7 @@ class RewardModel:
         g = self.schema.num_groups
         if not len(prompts):
             return np.zeros((0, g), np.float32), np.zeros((0, g), np.float32)
-        out = self._run_single("all_group_reward_moments", list(prompts), list(responses), None)
-        return out
+        return self._run_single("all_group_reward_moments", list(prompts), list(responses), None)
 
     def _require_distribution(self, what: str) -> None:
         from pluralrm.models.heads import distribution_head_types
@@ -320,7 +319,8 @@ class RewardModel:
                 f"{self.config.head.type!r} (train one with model.head.type=mean_variance or categorical)"
             )
 
-    def _risk_alpha(self, risk: float) -> np.ndarray:
+    def check_risk(self, risk: float) -> np.ndarray:
+        """Validates a ``risk`` level for this model (a distributional head, 0 < α < 1); returns α."""
         from pluralrm.reward_distributions import check_alpha
 
         self._require_distribution(f"risk-sensitive scoring (risk={risk})")
