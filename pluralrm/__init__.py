@@ -18,6 +18,7 @@ _SUBMODULES = {
     "simulate",
     "models",
     "losses",
+    "reward_distributions",
     "train",
     "explain",
     "score",
@@ -27,6 +28,7 @@ _SUBMODULES = {
 _ATTRIBUTES = {
     "RewardModel": "pluralrm.models.reward_model",
     "GroupSchema": "pluralrm.data.schema",
+    "reward_quantile": "pluralrm.reward_distributions",
     "DataError": "pluralrm.errors",
     "ConfigError": "pluralrm.errors",
     "CheckpointError": "pluralrm.errors",
