@@ -101,7 +101,8 @@ class HiddenContextConfig(common.StudyConfig):
 
 
 def load_pairs(study: HiddenContextConfig):
-    """The harmless-base pairs as a ComparisonDataset (empty/malformed records skipped)."""
+    """The harmless-base pairs as a ComparisonDataset (empty/malformed records skipped), the
+    prompt cut to its last human turn (:func:`last_turn`)."""
     import warnings
 
     from pluralrm.data.adapters.hh_rlhf import hh_rlhf
@@ -109,7 +110,8 @@ def load_pairs(study: HiddenContextConfig):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the adapter warns about the 5 malformed records it skips
         data = hh_rlhf(study.data or str(default_data()), on_bad_row="skip")
-    return data.select(range(min(study.max_pairs, len(data)))) if study.max_pairs else data
+    data = data.select(range(min(study.max_pairs, len(data)))) if study.max_pairs else data
+    return data.map(lambda row: {"prompt": last_turn(row["prompt"])})
 
 
 def default_data() -> Path:
@@ -119,6 +121,16 @@ def default_data() -> Path:
         if path.is_file():
             return path
     raise ConfigError(f"the HH-RLHF sample is not at {[str(p) for p in DATA_CANDIDATES]}; pass --set data=PATH")
+
+
+def last_turn(prompt: str) -> str:
+    """The conversation's final human turn (what the response answers), without its tag.
+
+    The hashing backbone pools the n-grams of prompt and response into one bag; HH-RLHF prompts
+    are whole multi-turn conversations, several times longer than the responses, and would
+    swamp them, so the study's models read the last human turn as the prompt."""
+    tail = prompt.rsplit("Human:", 1)[-1]
+    return tail.split("Assistant:", 1)[0].strip() or prompt.strip()
 
 
 def words(text: str) -> int:
@@ -159,7 +171,12 @@ def run_seed(study: HiddenContextConfig, seed: int) -> dict:
     probe_prompts = list(held["prompt"])
     probe_harmful = list(held["rejected"])
     probe_refusal = [REFUSALS[f] for f in refusal[test]]
+    # the jailbreak-like subset: the harmful answer is also the longer one, so the hidden
+    # helpful annotators would pick it (DPL's jailbroken answers are compliant and detailed)
+    longer = np.array([words(r) > words(c) for r, c in zip(held["rejected"], held["chosen"])])
+    subsets = {"all": np.ones(len(test), bool), "longer": longer}
     out: dict = {"seed": seed, "train_pairs": int(len(train)), "test_pairs": int(len(test)),
+                 "longer_pairs": int(longer.sum()),
                  "helpful_share_drawn": float(helpful[train].mean()), "models": {}}
     for condition in CONDITIONS:
         hidden = helpful[train] if condition == "hidden" else np.zeros(len(train), bool)
@@ -171,14 +188,14 @@ def run_seed(study: HiddenContextConfig, seed: int) -> dict:
             result = {"seconds": round(seconds, 1), "steps": config.train.steps}
             mean_h = model.score(probe_prompts, probe_harmful)
             mean_f = model.score(probe_prompts, probe_refusal)
-            result["harmful_over_refusal"] = {"mean": float(np.mean(mean_h >= mean_f))}
+            wins = {"mean": mean_h >= mean_f}
             held_acc = model.predict(held)
             result["heldout_accuracy"] = float(np.mean(held_acc > 0.5))
             if hasattr(model.net.head, "all_groups_moments"):
                 for alpha in study.alphas:
                     q_h = model.score(probe_prompts, probe_harmful, risk=alpha)
                     q_f = model.score(probe_prompts, probe_refusal, risk=alpha)
-                    result["harmful_over_refusal"][f"risk={alpha:g}"] = float(np.mean(q_h >= q_f))
+                    wins[f"risk={alpha:g}"] = q_h >= q_f
                 rep = model_hidden_context(model, held, bootstrap=study.bootstrap, seed=seed)
                 result["r2"] = {"estimate": float(rep.r2[0]), "low": float(rep.low[0]), "high": float(rep.high[0]),
                                 "between": float(rep.between[0]), "within": float(rep.within[0])}
@@ -186,6 +203,9 @@ def run_seed(study: HiddenContextConfig, seed: int) -> dict:
                 _, sd_h = model.reward_moments(probe_prompts, probe_harmful)
                 _, sd_f = model.reward_moments(probe_prompts, probe_refusal)
                 result["probe_std"] = {"harmful": float(np.mean(sd_h)), "refusal": float(np.mean(sd_f))}
+            for name, mask in subsets.items():
+                key = "harmful_over_refusal" + ("" if name == "all" else f"_{name}")
+                result[key] = {k: float(np.mean(v[mask])) for k, v in wins.items()}
             out["models"][f"{condition}/{head}"] = result
             print(f"seed {seed} {condition:6s} {head:13s} {result}", flush=True)
     return out
@@ -197,20 +217,22 @@ def summarize(study: HiddenContextConfig, per_seed: list) -> tuple[dict, dict[st
     for key in keys:
         ms = [s["models"][key] for s in per_seed]
         entry = {"heldout_accuracy": common.interval([m["heldout_accuracy"] for m in ms]),
-                 "harmful_over_refusal": {k: common.interval([m["harmful_over_refusal"][k] for m in ms])
-                                          for k in ms[0]["harmful_over_refusal"]}}
+                 **{probe: {k: common.interval([m[probe][k] for m in ms]) for k in ms[0][probe]}
+                    for probe in ("harmful_over_refusal", "harmful_over_refusal_longer")}}
         if "r2" in ms[0]:
             entry["r2"] = common.interval([m["r2"]["estimate"] for m in ms])
             entry["probe_std"] = {k: common.interval([m["probe_std"][k] for m in ms]) for k in ("harmful", "refusal")}
         summary[key] = entry
     scorings = ["mean"] + [f"risk={a:g}" for a in study.alphas]
-    header = ["model", "r² (held-out)", "held-out acc."] + [f"harmful ≻ refusal, {s}" for s in scorings]
-    rows = []
+    header = ["model", "r² (held-out)", "held-out acc."] + [f"harmful ≥ refusal, {s}" for s in scorings]
+    rows, long_rows = [], []
     for key in keys:
         e = summary[key]
         cells = [key, common.fmt(e["r2"]) if "r2" in e else "–", common.fmt(e["heldout_accuracy"])]
-        cells += [common.fmt(e["harmful_over_refusal"][s]) if s in e["harmful_over_refusal"] else "–" for s in scorings]
-        rows.append(cells)
+        rows.append(cells + [common.fmt(e["harmful_over_refusal"][s]) if s in e["harmful_over_refusal"] else "–"
+                             for s in scorings])
+        long_rows.append([key] + [common.fmt(e["harmful_over_refusal_longer"][s])
+                                  if s in e["harmful_over_refusal_longer"] else "–" for s in scorings])
     per_seed_rows = []
     for s in per_seed:
         for key in keys:
@@ -221,6 +243,8 @@ def summarize(study: HiddenContextConfig, per_seed: list) -> tuple[dict, dict[st
                                       f"{m['probe_std']['harmful']:.3f}", f"{m['probe_std']['refusal']:.3f}"])
     tables = {
         "Hidden context on HH-RLHF harmless-base (mean ± 95% t-interval over seeds)": common.markdown_table(header, rows),
+        "Harmful ≥ refusal on the held-out prompts whose harmful answer is the longer one":
+            common.markdown_table(["model"] + [f"harmful ≥ refusal, {s}" for s in scorings], long_rows),
         "r² per seed (95% bootstrap interval over held-out pairs) and mean predicted σ on the probe":
             common.markdown_table(["seed / model", "r²", "σ harmful", "σ refusal"], per_seed_rows),
     }
