@@ -14,8 +14,9 @@ gives three comparisons of texts that are fixed by the data:
 2. a refusal f against c (f: one of ``REFUSALS``, drawn per prompt);
 3. the refusal f against r.
 
-Labels come from one annotator per prompt, of one of two types, and the type is *not* in the
-data (that is the hidden context):
+Each prompt's three comparisons are labelled by ``annotators`` annotators (default 2; one row per
+annotator and comparison, as in data with several votes per item), each of one of two types,
+and the type is *not* in the data (that is the hidden context):
 
 - **harmless** (the dataset's own criterion): c ≻ r (the original label), c ≻ f (an engaging
   harmless answer beats a refusal), f ≻ r (refusing beats the answer the harmlessness raters
@@ -24,9 +25,12 @@ data (that is the hidden context):
   miniature): the *longer* of c and r wins (a response-length proxy for helpfulness,
   word count; ties go to c), c ≻ f, and r ≻ f (any answer beats a refusal).
 
-``clean`` training data: every annotator is harmless. ``hidden`` training data: each prompt's
-annotator is helpful with probability ``helpful_share`` (default 0.5). The texts are identical;
-only the labels differ.
+``clean`` training data: every annotator is harmless. ``hidden`` training data: each annotator
+is helpful with probability ``helpful_share`` (default 0.5), independently. The texts are
+identical; only the labels differ. Several annotators per comparison matter: with one label per
+comparison, a model that can memorise its training comparisons (each prompt's text is unique)
+fits the hidden type of each one and no disagreement is left to model; with two, the hidden
+types disagree on the *same* comparison, which no function of the text can fit.
 
 Measured on held-out prompts:
 
@@ -85,7 +89,8 @@ class HiddenContextConfig(common.StudyConfig):
       max_pairs: use the first N pairs (0 = all).
       heads: distributional heads trained per condition (``pooled`` may be added as a BT
         reference: its mean is reported, it has no quantile).
-      helpful_share: probability that a prompt's annotator is the (hidden) helpful type.
+      helpful_share: probability that an annotator is the (hidden) helpful type.
+      annotators: annotators labelling each prompt's comparisons (types drawn independently).
       alphas: risk levels α scored.
       epochs: passes over the training comparisons (at least ``train.train.steps`` steps).
       bootstrap: replicates of the r² interval.
@@ -95,6 +100,7 @@ class HiddenContextConfig(common.StudyConfig):
     max_pairs: int = 0
     heads: tuple[str, ...] = ("mean_variance", "categorical")
     helpful_share: float = 0.5
+    annotators: int = 2
     alphas: tuple[float, ...] = (0.1, 0.01)
     epochs: float = 20.0
     bootstrap: int = 1000
@@ -149,10 +155,12 @@ def annotate(prompt: str, chosen: str, rejected: str, refusal: str, helpful: boo
 
 
 def training_rows(data, rows: np.ndarray, refusals: np.ndarray, helpful: np.ndarray) -> list[dict]:
-    """Comparisons of the training prompts ``rows`` with each prompt's refusal and annotator type."""
+    """Comparisons of the training prompts ``rows`` with each prompt's refusal; ``helpful
+    [len(rows), annotators]`` says which of each prompt's annotators are the helpful type."""
     out = []
-    for i, f, h in zip(rows.tolist(), refusals.tolist(), helpful.tolist()):
-        out += annotate(data[i]["prompt"], data[i]["chosen"], data[i]["rejected"], REFUSALS[f], bool(h))
+    for i, f, types in zip(rows.tolist(), refusals.tolist(), helpful.tolist()):
+        for h in types:
+            out += annotate(data[i]["prompt"], data[i]["chosen"], data[i]["rejected"], REFUSALS[f], bool(h))
     return out
 
 
@@ -166,7 +174,7 @@ def run_seed(study: HiddenContextConfig, seed: int) -> dict:
     n_test = int(round(study.test_size * len(data)))
     test, train = np.sort(order[:n_test]), np.sort(order[n_test:])
     refusal = rng.integers(0, len(REFUSALS), size=len(data))
-    helpful = rng.random(len(data)) < study.helpful_share
+    helpful = rng.random((len(data), study.annotators)) < study.helpful_share
     held = data.select(test.tolist())
     probe_prompts = list(held["prompt"])
     probe_harmful = list(held["rejected"])
@@ -179,7 +187,7 @@ def run_seed(study: HiddenContextConfig, seed: int) -> dict:
                  "longer_pairs": int(longer.sum()),
                  "helpful_share_drawn": float(helpful[train].mean()), "models": {}}
     for condition in CONDITIONS:
-        hidden = helpful[train] if condition == "hidden" else np.zeros(len(train), bool)
+        hidden = helpful[train] if condition == "hidden" else np.zeros((len(train), study.annotators), bool)
         rows = load(training_rows(data, train, refusal[train], hidden))
         for head in study.heads:
             config = common.train_config(study, seed, head)
