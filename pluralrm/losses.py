@@ -6,6 +6,12 @@ anything else a soft probability such as an empirical preference rate) and retur
 negative log-likelihoods ``[B]``; ``weighted_mean`` reduces them with per-example weights.
 All are written with ``log_sigmoid``/``logsumexp`` so that |gap| = 1e4 gives finite values and
 finite gradients.
+
+DPL's distributional losses (Siththaranjan, Laidlaw & Hadfield-Menell 2024) take the two
+responses' raw outputs instead of a gap: ``mean_variance`` (normal rewards) and ``categorical``
+(atoms on [0, 1]); each has a ``*_pair_logit`` form (the logit of P(chosen ≻ rejected), which the
+heads hand to the trainer as their gap) and a training-only batch term (``variance_penalty``,
+``negative_entropy_of_mean``).
 """
 from __future__ import annotations
 
