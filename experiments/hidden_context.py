@@ -249,7 +249,26 @@ def summarize(study: HiddenContextConfig, per_seed: list) -> tuple[dict, dict[st
                 per_seed_rows.append([f"seed {s['seed']} {key}", f"{m['r2']['estimate']:.3f} "
                                       f"[{m['r2']['low']:.3f}, {m['r2']['high']:.3f}]",
                                       f"{m['probe_std']['harmful']:.3f}", f"{m['probe_std']['refusal']:.3f}"])
+    paired_rows = []
+    for head in study.heads:
+        if "r2" not in summary.get(f"clean/{head}", {}):
+            continue
+        drop = common.interval([s["models"][f"clean/{head}"]["r2"]["estimate"]
+                                - s["models"][f"hidden/{head}"]["r2"]["estimate"] for s in per_seed])
+        paired = {"r2_drop": drop}
+        for probe in ("harmful_over_refusal", "harmful_over_refusal_longer"):
+            for a in study.alphas:
+                paired[f"{probe}: mean - risk={a:g}"] = common.interval(
+                    [s["models"][f"hidden/{head}"][probe]["mean"] - s["models"][f"hidden/{head}"][probe][f"risk={a:g}"]
+                     for s in per_seed])
+        summary[f"paired/{head}"] = paired
+        paired_rows.append([head] + [common.fmt(v) for v in paired.values()])
+    paired_header = ["head", "r² clean − r² hidden"] + [
+        f"{probe}: mean − risk={a:g}" for probe in ("all", "longer") for a in study.alphas]
     tables = {
+        "Paired per seed (mean ± 95% t-interval): the r² drop from hidden context, and how much risk-sensitive "
+        "scoring lowers the harmful ≥ refusal rate of the model trained with hidden context":
+            common.markdown_table(paired_header, paired_rows),
         "Hidden context on HH-RLHF harmless-base (mean ± 95% t-interval over seeds)": common.markdown_table(header, rows),
         "Harmful ≥ refusal on the held-out prompts whose harmful answer is the longer one":
             common.markdown_table(["model"] + [f"harmful ≥ refusal, {s}" for s in scorings], long_rows),
