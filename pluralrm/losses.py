@@ -6,6 +6,12 @@ anything else a soft probability such as an empirical preference rate) and retur
 negative log-likelihoods ``[B]``; ``weighted_mean`` reduces them with per-example weights.
 All are written with ``log_sigmoid``/``logsumexp`` so that |gap| = 1e4 gives finite values and
 finite gradients.
+
+DPL's distributional losses (Siththaranjan, Laidlaw & Hadfield-Menell 2024) take the two
+responses' raw outputs instead of a gap: ``mean_variance`` (normal rewards) and ``categorical``
+(atoms on [0, 1]); each has a ``*_pair_logit`` form (the logit of P(chosen ≻ rejected), which the
+heads hand to the trainer as their gap) and a training-only batch term (``variance_penalty``,
+``negative_entropy_of_mean``).
 """
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+from jax.scipy.special import log_ndtr
 
 Array = jax.Array
 
@@ -118,6 +125,143 @@ def probit_scale(variance: Array) -> Array:
     Reference: MacKay (1992), "The evidence framework applied to classification networks".
     """
     return jnp.sqrt(1.0 + (math.pi / 8.0) * variance)
+
+
+def normal_pair_logit(
+    mean_chosen: Array, std_chosen: Array, mean_rejected: Array, std_rejected: Array, link: str = "probit"
+) -> Array:
+    """Logit of P(chosen ≻ rejected) when each response's reward is an independent normal.
+
+    With z = (μ_c − μ_r) / sqrt(σ_c² + σ_r²), ``link="probit"`` gives P = Φ(z) exactly (the
+    difference of two normals), returned as the logit log Φ(z) − log Φ(−z) so that
+    ``bradley_terry(logit, label)`` is the probit cross-entropy and every tool that reads a
+    logit gap (probabilities, temperatures) applies unchanged. ``link="dpl_logistic"`` is the
+    approximation DPL's code trains with, P = sigmoid(sqrt(2π)·z)
+    (``MeanAndVarianceRewardTrainer.per_sample_loss``: ``softplus(-z * sqrt(2π))``).
+
+    Reference: Siththaranjan, Laidlaw & Hadfield-Menell (2024), "Distributional preference
+    learning", ICLR; code ``cassidylaidlaw/hidden-context``,
+    ``hidden_context/train_llm_preference_model.py``.
+
+    Args:
+      mean_chosen, mean_rejected: ``[B]`` means μ.
+      std_chosen, std_rejected: ``[B]`` standard deviations σ > 0.
+      link: ``"probit"`` or ``"dpl_logistic"``.
+
+    Returns:
+      ``[B]`` logits of P(chosen ≻ rejected).
+    """
+    z = (mean_chosen - mean_rejected) / jnp.sqrt(std_chosen**2 + std_rejected**2)
+    if link == "probit":
+        return log_ndtr(z) - log_ndtr(-z)
+    if link == "dpl_logistic":
+        return math.sqrt(2.0 * math.pi) * z
+    raise ValueError(f"unknown link {link!r}; known: ['probit', 'dpl_logistic']")
+
+
+def mean_variance(
+    mean_chosen: Array,
+    spread_chosen: Array,
+    mean_rejected: Array,
+    spread_rejected: Array,
+    label: Array,
+    link: str = "probit",
+) -> Array:
+    """DPL's mean-and-variance negative log-likelihood with soft labels.
+
+    Each response's reward is N(μ, softplus(s)²); P(chosen ≻ rejected) =
+    Φ((μ_c − μ_r) / sqrt(σ_c² + σ_r²)) (see :func:`normal_pair_logit`); a soft label y gives
+    −[y log P + (1 − y) log(1 − P)] (DPL uses hard labels, y = 1).
+
+    Reference: DPL, ``hidden_context/train_llm_preference_model.py``,
+    ``MeanAndVarianceRewardTrainer.per_sample_loss``.
+
+    Args:
+      mean_chosen, mean_rejected: ``[B]`` means μ.
+      spread_chosen, spread_rejected: ``[B]`` raw spreads s (σ = softplus(s)).
+      label: ``[B]`` P(chosen ≻ rejected) targets.
+      link: ``"probit"`` (exact) or ``"dpl_logistic"`` (DPL's approximation).
+
+    Returns:
+      ``[B]`` per-example losses.
+    """
+    sd_c, sd_r = jax.nn.softplus(spread_chosen), jax.nn.softplus(spread_rejected)
+    return bradley_terry(normal_pair_logit(mean_chosen, sd_c, mean_rejected, sd_r, link), label)
+
+
+def variance_penalty(spread_chosen: Array, spread_rejected: Array, weight: Array | None = None) -> Array:
+    """DPL's variance penalty: the (weighted) mean of σ_c² + σ_r², σ = softplus(s); a scalar.
+
+    Added to the training loss times ``head.variance_penalty`` (DPL's default 0), it keeps the
+    predicted spreads from growing where the data do not need them.
+
+    Reference: DPL, ``MeanAndVarianceRewardTrainer.loss`` (``variance_loss``).
+    """
+    var = jax.nn.softplus(spread_chosen) ** 2 + jax.nn.softplus(spread_rejected) ** 2
+    return weighted_mean(var, weight)
+
+
+def comparison_matrix(n: int) -> Array:
+    """``[n, n]`` C[i, j] = P(atom j beats atom i): 1 if j > i, 0.5 if j = i (a tie split), else 0.
+
+    Reference: DPL, ``CategoricalRewardTrainer.per_sample_loss`` (``comparison_matrix``).
+    """
+    i = jnp.arange(n)
+    return jnp.where(i[None, :] > i[:, None], 1.0, jnp.where(i[None, :] == i[:, None], 0.5, 0.0))
+
+
+def categorical_pair_logit(logits_chosen: Array, logits_rejected: Array) -> Array:
+    """Logit of P(chosen ≻ rejected) for categorical rewards over the same n atoms.
+
+    P = Σ_ij p_r,i C[i, j] p_c,j (ties split evenly); 1 − P is computed the same way with the
+    roles swapped (not by subtraction), so the logit log P − log(1 − P) stays accurate when P is
+    near 0 or 1.
+
+    Reference: DPL, ``CategoricalRewardTrainer.per_sample_loss``.
+
+    Args:
+      logits_chosen, logits_rejected: ``[B, n]``.
+
+    Returns:
+      ``[B]`` logits of P(chosen ≻ rejected).
+    """
+    c = comparison_matrix(logits_chosen.shape[-1]).astype(logits_chosen.dtype)
+    p_c = jax.nn.softmax(logits_chosen, axis=-1)
+    p_r = jax.nn.softmax(logits_rejected, axis=-1)
+    tiny = jnp.finfo(p_c.dtype).tiny
+    win = jnp.sum((p_r @ c) * p_c, axis=-1)
+    loss = jnp.sum((p_c @ c) * p_r, axis=-1)
+    return jnp.log(jnp.maximum(win, tiny)) - jnp.log(jnp.maximum(loss, tiny))
+
+
+def categorical(logits_chosen: Array, logits_rejected: Array, label: Array) -> Array:
+    """DPL's categorical negative log-likelihood with soft labels: ``[B]``.
+
+    −[y log P + (1 − y) log(1 − P)] with P from :func:`categorical_pair_logit` (DPL: hard
+    labels, −log P).
+
+    Reference: DPL, ``CategoricalRewardTrainer.per_sample_loss``.
+    """
+    return bradley_terry(categorical_pair_logit(logits_chosen, logits_rejected), label)
+
+
+def negative_entropy_of_mean(logits_chosen: Array, logits_rejected: Array, weight: Array | None = None) -> Array:
+    """Σ_k m_k log m_k of the batch's mean atom distribution m (chosen and rejected together).
+
+    DPL adds ``entropy_coeff`` (default 0.1) times this to the training loss: minimising it
+    spreads the batch's rewards over the atoms instead of collapsing them onto a few. It is the
+    entropy of the *mean* distribution, not the mean of per-response entropies, so single
+    responses may still be confident. Weighted rows count by their weight.
+
+    Reference: DPL, ``CategoricalRewardTrainer.loss`` (``entropy_loss``).
+    """
+    probs = jnp.concatenate([jax.nn.softmax(logits_chosen, axis=-1), jax.nn.softmax(logits_rejected, axis=-1)])
+    if weight is None:
+        m = jnp.mean(probs, axis=0)
+    else:
+        w = jnp.concatenate([weight, weight])
+        m = jnp.sum(probs * w[:, None], axis=0) / jnp.maximum(jnp.sum(w), jnp.finfo(probs.dtype).tiny)
+    return jnp.sum(jnp.where(m > 0, m * jnp.log(jnp.maximum(m, jnp.finfo(m.dtype).tiny)), 0.0))
 
 
 def weighted_mean(losses: Array, weight: Array | None = None) -> Array:

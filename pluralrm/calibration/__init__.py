@@ -46,6 +46,7 @@ from pluralrm.calibration.fidelity import (
     disagreement_retention,
     unit_group_predictions,
 )
+from pluralrm.calibration.hidden_context import explained_variance, hidden_context_r2, model_hidden_context
 from pluralrm.calibration.metrics import (
     accuracy,
     apply_temperature,
@@ -78,6 +79,9 @@ __all__ = [
     "analyze",
     "apply_temperature",
     "benjamini_hochberg",
+    "explained_variance",
+    "hidden_context_r2",
+    "model_hidden_context",
     "bootstrap",
     "bootstrap_sums",
     "brier",

@@ -100,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
                 print("fitted temperatures: " + ", ".join(f"{g} {t:.3f}" for g, t in fitted.items()))
             stage(f"predicting {data.num_rows:,} comparisons")
             predictions, group_predictions, group_labels, unseen = model_predictions(model, data, by)
-            extra = value_weight_section(model)
+            from pluralrm.calibration.hidden_context import hidden_context_section
+
+            extra = value_weight_section(model) + hidden_context_section(model, data, args.bootstrap, args.seed)
         report = analyze(data, predictions=predictions, by=by, group_predictions=group_predictions,
                          group_labels=group_labels, bootstrap=args.bootstrap, unit=args.unit, seed=args.seed,
                          level=args.level, min_votes=args.min_votes, permutations=args.permutations,

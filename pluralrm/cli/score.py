@@ -36,6 +36,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reference", help="a candidate file whose per-group statistics normalise the scores")
     p.add_argument("--q", type=float, help="quantile rule: which quantile of groups (default 0.1)")
     p.add_argument("--temperature", type=float, help="softmin rule: temperature τ (default 1.0)")
+    p.add_argument("--risk", type=float, metavar="ALPHA",
+                   help="risk-sensitive scores: the lower ALPHA-quantile (0 < ALPHA < 1) of each response's "
+                        "predicted reward distribution instead of its mean (heads mean_variance, categorical, "
+                        "distributional)")
     p.add_argument("--unseen", choices=["pooled", "error", "nearest"], default="pooled",
                    help="a group value the model never saw: shared reward with a warning (default), a bad row, "
                         "or the most similar known value")
@@ -72,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         set_column=args.set_column,
         chunk_size=args.chunk_size,
         on_bad_row=args.on_bad_row,
+        risk=args.risk,
     )
     with printed_warnings("score"):
         model = RewardModel.load(args.checkpoint, args.step)

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from pluralrm.errors import ConfigError
 
 BACKBONE_TYPES = ("hashing", "frozen", "transformer")
-HEAD_TYPES = ("pooled", "conditioned", "per_group", "mixture", "distributional", "values")
+HEAD_TYPES = (
+    "pooled", "conditioned", "per_group", "mixture", "distributional", "values", "mean_variance", "categorical"
+)
 POOLINGS = ("auto", "cls", "mean", "last")
 TRAINABLE = ("all", "none", "top_k")
 
@@ -93,6 +95,9 @@ class HeadConfig:
         per-group value weights, r_g = w_g·v (``pluralrm.models.heads.ValuesHead``; explained
         by ``pluralrm.explain``). ``value_names`` label the K values in explanations; per-response
         value labels in the data train the scores (weight ``loss.value_loss_weight``).
+      ``mean_variance`` / ``categorical``: DPL's distributional heads, group-conditioned
+        (``pluralrm.models.distribution_heads``): a normal N(μ, softplus(s)²) with the optional
+        ``variance_penalty``, or ``num_atoms`` atoms on [0, 1] with the ``entropy_coeff`` bonus.
     """
 
     type: str = "conditioned"
@@ -107,6 +112,9 @@ class HeadConfig:
     # kept so that model.json files written before it moved still load; the trainer reads
     # loss.value_loss_weight, and any other value here is refused rather than ignored
     value_loss_weight: float = 1.0
+    num_atoms: int = 10
+    entropy_coeff: float = 0.1
+    variance_penalty: float = 0.0
 
     def __post_init__(self) -> None:
         _choice("head.type", self.type, HEAD_TYPES)
@@ -124,6 +132,10 @@ class HeadConfig:
                 f"head.value_loss_weight={self.value_loss_weight} has no effect: the weight of the "
                 "value-label loss is loss.value_loss_weight; set that instead"
             )
+        if self.num_atoms < 2:
+            raise ConfigError(f"head.num_atoms must be >= 2, got {self.num_atoms}")
+        if self.entropy_coeff < 0 or self.variance_penalty < 0:
+            raise ConfigError("head.entropy_coeff and head.variance_penalty must be >= 0")
         if len(set(self.value_names)) != len(self.value_names):
             raise ConfigError(f"head.value_names must be distinct, got {list(self.value_names)}")
 

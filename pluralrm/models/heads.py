@@ -34,6 +34,7 @@ from flax import nnx
 from pluralrm.losses import probit_scale
 from pluralrm.models.compiled import padded_size
 from pluralrm.models.config import HeadConfig
+from pluralrm.reward_distributions import normal_quantile
 
 Array = jax.Array
 
@@ -360,6 +361,27 @@ class DistributionalHead(ConditionedHead):
         pair_var = tree_sum(jnp.broadcast_to(var[None], shape) * jnp.broadcast_to(dh[:, None, :] ** 2, shape))
         return PairGap(mean_gap / probit_scale(pair_var))
 
+    def all_groups_spread(self, features: Array) -> Array:
+        """``[B, G]`` within-group standard deviation of each response's reward, every group."""
+        h = self.hidden(features)  # [B, H]
+        var = self.variances(self.group_table())  # [G, H]
+        shape = (h.shape[0], var.shape[0], h.shape[1])
+        return jnp.sqrt(tree_sum(jnp.broadcast_to(var[None], shape) * jnp.broadcast_to(h[:, None, :] ** 2, shape)))
+
+    # Risk-sensitive scores: the within-group reward u is normal with this mean and spread
+    # (a random-coefficient utility, linear in ε), so its α-quantile is μ + Φ⁻¹(α)·spread.
+    def quantile(self, features: Array, group_ids: Array, alpha: Array) -> Array:
+        """``[B]`` lower α-quantile of each row's within-group reward distribution."""
+        return normal_quantile(self(features, group_ids), self.spread(features, group_ids), alpha)
+
+    def all_groups_quantile(self, features: Array, alpha: Array) -> Array:
+        """``[B, G]`` lower α-quantiles under every schema group."""
+        return normal_quantile(self.all_groups(features), self.all_groups_spread(features), alpha)
+
+    def all_groups_moments(self, features: Array) -> tuple[Array, Array]:
+        """Mean and standard deviation ``[B, G]`` of the within-group reward, every group."""
+        return self.all_groups(features), self.all_groups_spread(features)
+
     def regularization(self):
         return super().regularization() + self.config.shrinkage * self.log_scale_offsets.squared_norm()
 
@@ -470,4 +492,13 @@ def build_head(
       sizes: per attribute, vocabulary size + 1 (``GroupSchema.sizes``).
       num_annotators: number of known annotators (ids 1..n; 0 = unknown).
     """
-    return HEADS[config.type](in_dim, config, group_ids, sizes, num_annotators, rngs)
+    from pluralrm.models.distribution_heads import DISTRIBUTION_HEADS  # imports this module
+
+    return {**HEADS, **DISTRIBUTION_HEADS}[config.type](in_dim, config, group_ids, sizes, num_annotators, rngs)
+
+
+def distribution_head_types() -> tuple[str, ...]:
+    """Head types that predict a reward distribution (and so support risk-sensitive scoring)."""
+    from pluralrm.models.distribution_heads import DISTRIBUTION_HEADS
+
+    return ("distributional", *DISTRIBUTION_HEADS)

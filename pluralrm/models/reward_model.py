@@ -77,6 +77,18 @@ class RewardNet(nnx.Module):
         """``[B, G]`` rewards under every schema group (one backbone pass)."""
         return self.head.all_groups(self.features(inputs))
 
+    def reward_quantiles(self, inputs, group_ids, alpha) -> Array:
+        """``[B]`` lower α-quantiles of the reward distribution (distributional heads only)."""
+        return self.head.quantile(self.features(inputs), group_ids, alpha)
+
+    def all_group_reward_quantiles(self, inputs, alpha) -> Array:
+        """``[B, G]`` lower α-quantiles under every schema group (one backbone pass)."""
+        return self.head.all_groups_quantile(self.features(inputs), alpha)
+
+    def all_group_reward_moments(self, inputs) -> tuple[Array, Array]:
+        """Mean and standard deviation ``[B, G]`` of the reward under every schema group."""
+        return self.head.all_groups_moments(self.features(inputs))
+
     def value_scores(self, inputs) -> Array:
         """``[B, K]`` value scores of single responses (values head only)."""
         return self.head.value_scores(self.features(inputs))
@@ -276,18 +288,61 @@ class RewardModel:
         responses: Sequence[str],
         groups: Mapping[str, str] | Sequence[Mapping[str, str]] | str | None = None,
         fallback: str = "pooled",
+        risk: float | None = None,
     ) -> np.ndarray:
-        """Rewards ``[N]`` of responses to prompts, for a group (or one group per row)."""
+        """Rewards ``[N]`` of responses to prompts, for a group (or one group per row).
+
+        ``risk=α`` (0 < α < 1, heads with a reward distribution only) scores each response by
+        the lower α-quantile of its predicted reward distribution instead of the mean
+        (``pluralrm.reward_distributions.reward_quantile``), in the same backbone pass.
+        """
         _check_lengths(prompts=prompts, responses=responses)
         group_ids = self.encode_groups(groups, len(prompts), fallback)
+        if risk is not None:
+            alpha = self.check_risk(risk)
+            return self._run_single("reward_quantiles", prompts, responses, group_ids, extra=(alpha,))
         return self._run_single("rewards", prompts, responses, group_ids)
 
     def score_all_groups(
-        self, prompts: Sequence[str], responses: Sequence[str]
+        self, prompts: Sequence[str], responses: Sequence[str], risk: float | None = None
     ) -> tuple[np.ndarray, list[str]]:
-        """Rewards ``[N, G]`` under every group of the schema (one backbone pass) and the labels."""
+        """Rewards ``[N, G]`` under every group of the schema (one backbone pass) and the labels;
+        ``risk=α``: lower α-quantiles instead of means (see ``score``)."""
         _check_lengths(prompts=prompts, responses=responses)
+        if risk is not None:
+            alpha = self.check_risk(risk)
+            table = self._run_single("all_group_reward_quantiles", prompts, responses, None, extra=(alpha,))
+            return table, self.group_labels
         return self._run_single("all_group_rewards", prompts, responses, None), self.group_labels
+
+    def reward_moments(self, prompts: Sequence[str], responses: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and standard deviation ``[N, G]`` of each response's predicted reward
+        distribution under every group (heads with a distribution only; one backbone pass).
+        What the r² diagnostic (``pluralrm.calibration.hidden_context``) reads."""
+        self._require_distribution("reward moments")
+        _check_lengths(prompts=prompts, responses=responses)
+        g = self.schema.num_groups
+        if not len(prompts):
+            return np.zeros((0, g), np.float32), np.zeros((0, g), np.float32)
+        return self._run_single("all_group_reward_moments", list(prompts), list(responses), None)
+
+    def _require_distribution(self, what: str) -> None:
+        from pluralrm.models.heads import distribution_head_types
+
+        if not hasattr(self.net.head, "all_groups_quantile"):
+            raise ConfigError(
+                f"{what} need(s) a head that predicts a reward distribution "
+                f"({', '.join(distribution_head_types())}); this model's head is "
+                f"{self.config.head.type!r} (train one with model.head.type=mean_variance or categorical)"
+            )
+
+    def check_risk(self, risk: float) -> np.ndarray:
+        """Validates a ``risk`` level for this model (a distributional head, 0 < α < 1); returns α."""
+        from pluralrm.reward_distributions import check_alpha
+
+        self._require_distribution(f"risk-sensitive scoring (risk={risk})")
+        check_alpha(risk)
+        return np.asarray(risk, np.float32)  # a traced argument: one compilation for every α
 
     def value_scores(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
         """Value scores ``[N, K]`` of responses to prompts (a ``values`` head only; see
@@ -371,13 +426,17 @@ class RewardModel:
             padded = padded_size(stop - start, cap=self.batch_size)
             yield start, stop, padded
 
-    def _run_single(self, method, prompts, responses, group_ids) -> np.ndarray:
+    def _run_single(self, method, prompts, responses, group_ids, extra=()) -> Any:
+        """Runs a per-response method over batches; a method returning a tuple of arrays gives a
+        tuple of concatenated arrays. ``extra``: trailing arguments passed as they are."""
         order = self._length_order(prompts, responses)
         if order is not None:  # padded transformer batches: similar lengths together, less padding
             prompts, responses = [prompts[i] for i in order], [responses[i] for i in order]
             group_ids = None if group_ids is None else group_ids[order]
-            return self._run_single_ordered(method, prompts, responses, group_ids)[np.argsort(order)]
-        return self._run_single_ordered(method, prompts, responses, group_ids)
+            inverse = np.argsort(order)
+            result = self._run_single_ordered(method, prompts, responses, group_ids, extra)
+            return jax.tree.map(lambda x: x[inverse], result)
+        return self._run_single_ordered(method, prompts, responses, group_ids, extra)
 
     def _length_order(self, prompts, responses) -> np.ndarray | None:
         """For padded tokenizer batches, the rows by text length (longest first), else None.
@@ -386,7 +445,7 @@ class RewardModel:
             return None
         return np.argsort([-(len(p) + len(r)) for p, r in zip(prompts, responses)], kind="stable")
 
-    def _run_single_ordered(self, method, prompts, responses, group_ids) -> np.ndarray:
+    def _run_single_ordered(self, method, prompts, responses, group_ids, extra=()) -> Any:
         state = nnx.state(self.net)
         out = []
         for start, stop, padded in self._batches(len(prompts)):
@@ -397,8 +456,11 @@ class RewardModel:
             args = [inputs]
             if group_ids is not None:
                 args.append(pad_rows(group_ids[start:stop], padded))
-            out.append(np.asarray(self._fn(method)(state, *args))[: stop - start])
-        return np.concatenate(out) if out else np.zeros((0,), np.float32)
+            result = self._fn(method)(state, *args, *extra)
+            out.append(jax.tree.map(lambda x: np.asarray(x)[: stop - start], result))
+        if not out:
+            return np.zeros((0,), np.float32)
+        return jax.tree.map(lambda *xs: np.concatenate(xs), *out)
 
     def _run_pairs(self, prompts, a, b, group_ids, annotator_ids, all_groups=False) -> np.ndarray:
         state = nnx.state(self.net)

@@ -120,6 +120,7 @@ def best_of_n(
     normalize: str = "none",
     reference: np.ndarray | GroupStats | None = None,
     fallback: str = "pooled",
+    risk: float | None = None,
     **params: float,
 ) -> BestOfN:
     """Scores n candidate responses to one prompt and picks the best under ``rule``.
@@ -134,6 +135,8 @@ def best_of_n(
         (the default for ``rule="weighted"``).
       fallback: unseen group values: ``"pooled"`` (warns naming the value), ``"error"``,
         ``"nearest"``.
+      risk: α in (0, 1): rank by the lower α-quantile of each candidate's predicted reward
+        distribution (risk-sensitive best-of-n; distributional heads only), None = the mean.
 
     Returns:
       :class:`BestOfN`: chosen index and text, aggregate scores ``[n]``, the per-group table
@@ -142,7 +145,7 @@ def best_of_n(
     candidates = list(candidates)
     if not candidates:
         raise DataError("best_of_n needs at least one candidate", field="candidates")
-    table, labels = group_scores(model, [prompt] * len(candidates), candidates, groups, fallback)
+    table, labels = group_scores(model, [prompt] * len(candidates), candidates, groups, fallback, risk)
     if (isinstance(weights, str) and weights == "population") or (weights is None and rule == "weighted"):
         specs = None if groups is None else ([groups] if is_single_spec(groups) else list(groups))
         weights = population_weights(model.schema, specs)

@@ -55,6 +55,8 @@ class ScoreFileConfig:
         the output; set_column: what delimits candidate sets (default: the prompt column).
       chunk_size: rows per chunk (and per model call); on_bad_row: ``error`` or ``skip``.
       max_set_size: the largest candidate set held in memory.
+      risk: α in (0, 1): score by the lower α-quantile of the predicted reward distribution
+        (distributional heads; ``RewardModel.score``), None = the mean.
     """
 
     groups: tuple[str, ...] = ()
@@ -71,6 +73,7 @@ class ScoreFileConfig:
     chunk_size: int = 1024
     on_bad_row: str = "error"
     max_set_size: int = 100_000
+    risk: float | None = None
 
     def __post_init__(self) -> None:
         if self.groups and self.all_groups:
@@ -128,6 +131,8 @@ def score_file(
     if Path(input).absolute() == Path(output).absolute():
         raise ConfigError(f"the output {output} is the input file; write the scores elsewhere")
     specs = list(config.groups)
+    if config.risk is not None:  # a model without a distribution fails before reading
+        model.check_risk(config.risk)
     for spec in specs:  # unknown attributes and (fallback="error") unseen values fail before reading
         model.encode_groups(spec, 1, config.fallback)
     labels = model.group_labels if config.all_groups else [spec_label(s) for s in specs] or ["score"]
@@ -219,9 +224,10 @@ def _score_chunk(model, chunk: CandidateChunk, config: ScoreFileConfig, specs, r
     if row_groups:
         attrs = model.schema.attributes
         per_row = [{a: chunk.columns[a][i] for a in attrs} for i in range(len(chunk))]
-        return np.asarray(model.score(prompts, responses, groups=per_row, fallback=config.fallback))[:, None]
+        risk = {} if config.risk is None else {"risk": config.risk}
+        return np.asarray(model.score(prompts, responses, groups=per_row, fallback=config.fallback, **risk))[:, None]
     groups = None if config.all_groups else (specs[0] if len(specs) == 1 else specs)
-    return group_scores(model, prompts, responses, groups, config.fallback)[0]
+    return group_scores(model, prompts, responses, groups, config.fallback, config.risk)[0]
 
 
 def _select_runs(table, labels, keys, config: ScoreFileConfig, weights, stats) -> dict[str, list[Any]]:

@@ -37,6 +37,7 @@ def group_scores(
     responses: Sequence[str],
     groups: GroupSpec | Sequence[GroupSpec] | None = None,
     fallback: str = "pooled",
+    risk: float | None = None,
 ) -> tuple[np.ndarray, list[str]]:
     """Rewards of N responses under K groups in one batched model call.
 
@@ -47,12 +48,15 @@ def group_scores(
         pass); one spec = that group only (K = 1); a list of specs = those K groups (each
         response is scored under each).
       fallback: the unseen-group-value policy (module docstring).
+      risk: α in (0, 1) scores by the lower α-quantile of each response's predicted reward
+        distribution instead of its mean (models with a distributional head; see
+        ``RewardModel.score``); None = the mean.
 
     Returns:
       ``(table [N, K], labels)``.
     """
     if groups is None:
-        table, labels = model.score_all_groups(list(prompts), list(responses))
+        table, labels = model.score_all_groups(list(prompts), list(responses), **_risk_kw(risk))
         return np.asarray(table), list(labels)
     specs = [groups] if is_single_spec(groups) else list(groups)
     if not specs:
@@ -61,8 +65,13 @@ def group_scores(
     if len(responses) != n:
         raise DataError(f"{n} prompts but {len(responses)} responses", field="responses")
     rows = model.score(list(prompts) * k, list(responses) * k, groups=[s for s in specs for _ in range(n)],
-                       fallback=fallback)
+                       fallback=fallback, **_risk_kw(risk))
     return np.asarray(rows).reshape(k, n).T, [spec_label(s) for s in specs]
+
+
+def _risk_kw(risk: float | None) -> dict[str, float]:
+    """``risk`` only when set, so that models without the option (duck-typed ones) still work."""
+    return {} if risk is None else {"risk": risk}
 
 
 def population_weights(schema: GroupSchema, groups: Sequence[GroupSpec] | None = None) -> np.ndarray:

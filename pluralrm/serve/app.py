@@ -3,7 +3,7 @@
 Routes:
 
 - ``POST /score`` — ``{prompts, responses, groups | all_groups, aggregate?, weights?,
-  normalize?, q?, temperature?}`` → ``{scores: [N]}`` (one group or one per row), or with
+  normalize?, q?, temperature?, risk?}`` → ``{scores: [N]}`` (one group or one per row), or with
   ``all_groups`` ``{groups: [G labels], scores: [N][G], aggregate?: [N]}``; equal to
   ``RewardModel.score`` / ``score_all_groups`` and ``pluralrm.score.aggregate(..., sets=prompts)``.
 - ``POST /compare`` — ``{prompt, a, b, groups?}`` → ``{groups: [K], p_a_over_b: [K]}``, equal
@@ -94,7 +94,25 @@ def model_runners(model: Any) -> dict[str, Any]:
         "compare": lambda c: model.predict_preference(c["prompts"], c["a"], c["b"], groups=c["groups"],
                                                       fallback="error"),
         "compare_all": lambda c: model.predict_preference(c["prompts"], c["a"], c["b"], groups="all"),
+        "score_risk": lambda c: _by_risk(c, lambda d, a: model.score(d["prompts"], d["responses"], groups=d["groups"],
+                                                                      fallback="error", risk=a)),
+        "all_groups_risk": lambda c: _by_risk(c, lambda d, a: model.score_all_groups(d["prompts"], d["responses"],
+                                                                                      risk=a)[0]),
     }
+
+
+def _by_risk(columns: dict[str, list[Any]], run: Any) -> np.ndarray:
+    """Runs ``run(columns, α)`` once per distinct ``risk`` of the batched rows (jobs with
+    different α share a batch), putting the rows back in order."""
+    risk = np.asarray(columns["risk"], np.float64)
+    out = None
+    for alpha in np.unique(risk):
+        idx = np.flatnonzero(risk == alpha)
+        part = np.asarray(run({k: [v[i] for i in idx] for k, v in columns.items() if k != "risk"}, float(alpha)))
+        if out is None:
+            out = np.empty((len(risk),) + part.shape[1:], part.dtype)
+        out[idx] = part
+    return out
 
 
 def create_app(model: Any, config: ServeConfig = ServeConfig(), name: str = "") -> FastAPI:
@@ -136,11 +154,15 @@ def create_app(model: Any, config: ServeConfig = ServeConfig(), name: str = "") 
         _check_items(body, config.limits)
         batcher: MicroBatcher = request.app.state.batcher
         columns = {"prompts": body.prompts, "responses": body.responses}
+        suffix = ""
+        if body.risk is not None:
+            model.check_risk(body.risk)  # a model without a distribution: 422 naming the heads that have one
+            columns, suffix = {**columns, "risk": [body.risk] * len(body.prompts)}, "_risk"
         if not body.all_groups:
             groups, notes = resolver.rows(body.groups, len(body.prompts))
-            scores = await batcher.submit("score", {**columns, "groups": groups})
+            scores = await batcher.submit("score" + suffix, {**columns, "groups": groups})
             return {"scores": scores.tolist(), "warnings": notes}
-        table = await batcher.submit("all_groups", columns)
+        table = await batcher.submit("all_groups" + suffix, columns)
         out: dict[str, Any] = {"groups": model.group_labels, "scores": table.tolist(), "warnings": []}
         if body.aggregate is not None:
             weights = body.weights

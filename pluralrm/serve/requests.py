@@ -50,7 +50,8 @@ def request_models(limits: Limits) -> tuple[type[BaseModel], type[BaseModel]]:
         of one spec per row, or omitted (the shared reward). ``all_groups``: every group of the
         model instead, with an optional ``aggregate`` rule over them (candidate sets: rows with
         the same prompt), ``weights`` (``"population"`` or numbers), ``normalize`` and the
-        rule's ``q`` / ``temperature``.
+        rule's ``q`` / ``temperature``. ``risk``: α in (0, 1) scores by the lower α-quantile
+        of the predicted reward distribution (models with a distributional head).
         """
 
         model_config = ConfigDict(extra="forbid")
@@ -63,6 +64,7 @@ def request_models(limits: Limits) -> tuple[type[BaseModel], type[BaseModel]]:
         normalize: Normalize = "none"
         q: float | None = Field(default=None, ge=0.0, le=1.0)
         temperature: float | None = Field(default=None, gt=0.0)
+        risk: float | None = Field(default=None, gt=0.0, lt=1.0)
 
         @model_validator(mode="after")
         def _consistent(self) -> "ScoreRequest":

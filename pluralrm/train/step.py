@@ -187,6 +187,9 @@ def make_train_step(graphdef, rest, tx: optax.GradientTransformation, loss_cfg: 
         data_loss = losses.weighted_mean(per_example, batch["weight"])
         reg = net.head.regularization().astype(jnp.float32)
         total = data_loss + reg
+        batch_penalty = getattr(net.head, "batch_penalty", None)  # DPL heads' training-only terms
+        if batch_penalty is not None:
+            total = total + batch_penalty(*features, group_ids, annotator_ids, batch["weight"]).astype(jnp.float32)
         if "values" in batch and isinstance(net.head, ValuesHead):
             total = total + loss_cfg.value_loss_weight * value_label_loss(net.head, *features, batch)
         hard = batch["label"] != 0.5
