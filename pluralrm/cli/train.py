@@ -74,10 +74,29 @@ def _load_data(config):
     return data
 
 
+def _finished_at(config) -> int | None:
+    """The step of the run's newest verified checkpoint when it already reaches ``train.steps``
+    (then there is nothing to train and no reason to load the data first)."""
+    from pluralrm.models.run_checkpoint import verify_step
+
+    run_dir = Path(config.run_dir)
+    if not (run_dir / "checkpoints").is_dir():
+        return None
+    total = config.train.steps * config.optimizer.accumulation_steps
+    for step in sorted((int(p.name) for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit()), reverse=True):
+        if verify_step(run_dir, step) is None:
+            return step if step >= total else None
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     from pluralrm.train import fit
 
     config = _config(args)
+    if args.resume is not None and not args.config and (done := _finished_at(config)) is not None:
+        print(f"{config.run_dir}: already finished at step {done} (train.steps={config.train.steps}); nothing to do "
+              "(to train longer: --resume RUN_DIR --set train.steps=N)", file=sys.stderr)
+        return 0
     data = _load_data(config)
     _, result = fit(config, data.train, data.eval, resume=args.resume is not None)
     if result.stopped_by.startswith("already finished"):  # fit said so, and how to extend it

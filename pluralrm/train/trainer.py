@@ -195,7 +195,7 @@ def _train_loop(config, model, train, eval_data, run_dir, mesh, checkpoints, met
     opt_state = jax.jit(tx.init)(params)
     zero = jax.numpy.zeros((), jax.numpy.int32)
     state = sharding.commit_to_mesh(TrainState(params, opt_state, zero, new_stats()), mesh)
-    position, best = (0, 0), None
+    position, best, restored_positions = (0, 0), None, []
     result = TrainResult(run_dir, 0, None, None)
 
     if resuming:
@@ -226,6 +226,7 @@ def _train_loop(config, model, train, eval_data, run_dir, mesh, checkpoints, met
         stats = stats_from_json(meta["stats"]) if "stats" in meta else new_stats(meta["nonfinite_streak"])
         state = sharding.commit_to_mesh(TrainState(params, items["opt"]["opt_state"], items["opt"]["step"], stats), mesh)
         position, best = tuple(meta["position"]), meta.get("best")
+        restored_positions = meta.get("window_positions", [])
         metrics_log.truncate_after(step)
         note = f"resumed {run_dir} at step {step}"
         result.notes.append(note)
@@ -256,7 +257,8 @@ def _train_loop(config, model, train, eval_data, run_dir, mesh, checkpoints, met
                              place, replicated, *processes)
 
     last_saved = [-1]
-    positions: dict[int, tuple[int, int]] = {}  # step -> its batch's position, since the last log point
+    # step -> its batch's position, since the last log point (names non-finite steps' batches)
+    positions: dict[int, tuple[int, int]] = {s: (e, i) for s, e, i in restored_positions}
 
     def save(step, metric=None, after=None):
         if last_saved[0] == step:
@@ -264,7 +266,8 @@ def _train_loop(config, model, train, eval_data, run_dir, mesh, checkpoints, met
         last_saved[0] = step
         stats = jax.device_get(state.stats)
         meta = {"step": step, "position": list(after or position), "nonfinite_streak": int(stats.streak),
-                "stats": stats_to_json(stats), "best": best, "metric": metric}
+                "stats": stats_to_json(stats), "window_positions": [[s, *p] for s, p in positions.items() if s <= step],
+                "best": best, "metric": metric}
         model_tree = nnx.merge_state(state.params, rest).to_pure_dict()
         checkpoints.save(step, model_tree, {"opt_state": state.opt_state, "step": state.step}, meta, metric)
 

@@ -2,6 +2,7 @@
 the end) it never reads a device array back, and the train step compiles once. Held-out
 metrics accumulated on the device equal the numpy oracle (``group_metrics``) on the model's
 own predictions."""
+import json
 import sys
 import threading
 import traceback
@@ -79,8 +80,6 @@ def test_no_host_sync_between_log_points_and_one_compilation(tmp_path, monkeypat
     watch.armed = False
 
     # train records at 7, 14, 20 hold means over their windows
-    import json
-
     records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if r["split"] == "train"] == [7, 14, 20]
 
@@ -93,3 +92,25 @@ def test_no_host_sync_between_log_points_and_one_compilation(tmp_path, monkeypat
         assert g["count"] == oracle[name].count
         assert g["accuracy"] == pytest.approx(oracle[name].accuracy, abs=1e-6)
         assert g["nll"] == pytest.approx(oracle[name].nll, rel=1e-4)
+
+
+def test_nonfinite_records_survive_a_crash_between_log_points(tmp_path):
+    """A non-finite step before a checkpoint that is not a log point is reported at the next log
+    point of the resumed run with its batch, as in an uninterrupted run."""
+    train, test = make_dataset(300)
+    extra = ["train.log_every=10", "checkpoint.every=4"]
+
+    def poison(step, batch):
+        return dict(batch, label=np.full_like(batch["label"], np.nan)) if step == 2 else batch
+
+    def poison_then_crash(step, batch):
+        if step == 5:
+            raise RuntimeError("crash")
+        return poison(step, batch)
+
+    _, reference = fit(tiny_config(tmp_path / "ref", 10, extra), train, test, transform_batch=poison)
+    with pytest.raises(RuntimeError, match="crash"):
+        fit(tiny_config(tmp_path / "run", 10, extra), train, test, transform_batch=poison_then_crash)
+    _, resumed = fit(tiny_config(tmp_path / "run", 10, extra), train, test, resume=True)
+    assert [(r["step"], r["epoch"], r["batch"]) for r in reference.nonfinite_steps] == [(3, 0, 2)]
+    assert json.dumps(resumed.nonfinite_steps) == json.dumps(reference.nonfinite_steps)  # NaN loss: compare text

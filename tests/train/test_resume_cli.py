@@ -54,9 +54,14 @@ def test_train_resume_run_dir_alone(tmp_path, capsys):
     assert main(["train", *sets, "--out", run]) == 0
     capsys.readouterr()
 
-    assert main(["train", "--resume", run]) == 0  # finished: left alone, exit 0
+    assert main(["train", "--resume", run]) == 0  # finished: left alone, exit 0, data not even loaded
     err = capsys.readouterr().err
-    assert "already finished at step 6" in err
+    assert "already finished at step 6" in err and "loading" not in err
+    # the same through fit itself (--config + --resume)
+    cfg0 = tmp_path / "c0.yaml"
+    cfg0.write_text((tmp_path / "run" / "config.yaml").read_text())
+    assert main(["train", "--config", str(cfg0), "--resume", run]) == 0
+    assert "already finished at step 6" in capsys.readouterr().err
 
     assert main(["train", "--resume", run, "--set", "loss.type=davidson"]) == 1
     assert "--set loss.type cannot change when resuming" in capsys.readouterr().err
