@@ -41,10 +41,10 @@ pytestmark = pytest.mark.slow
 
 STEPS, CHECKPOINT_EVERY = 16, 4
 LAYOUTS = {"bert": "conditioned_minilm.yaml", "llama": "conditioned_decoder.yaml"}  # layout -> shipped config
-TINY = [  # one length bucket: one compilation per program
-    "model.backbone.max_length=32", "model.backbone.buckets=[32]", f"train.steps={STEPS}", "train.batch_size=8", "train.log_every=1", "eval.every=8", "eval.batch_size=16",
-    f"checkpoint.every={CHECKPOINT_EVERY}", "checkpoint.keep_last=2", "schedule.warmup_steps=2",
-    "optimizer.lr=1e-3", "model.head.hidden_dim=16",
+TINY = [  # a few steps; one length bucket, so one compilation per program
+    "model.backbone.max_length=32", "model.backbone.buckets=[32]", f"train.steps={STEPS}", "train.batch_size=8",
+    "train.log_every=1", "eval.every=8", "eval.batch_size=16", f"checkpoint.every={CHECKPOINT_EVERY}",
+    "checkpoint.keep_last=2", "schedule.warmup_steps=2", "optimizer.lr=1e-3", "model.head.hidden_dim=16",
 ]
 CANDIDATES = [
     dict(prompt="what do you think about question 1", response="good answer 3 x", country="A"),
