@@ -90,7 +90,8 @@ class HeadConfig:
         group attributes and (when known) the annotator; ``mixture_likelihood`` = ``reward``
         (BT on the mixed reward, PAL-B) or ``latent_class`` (one prototype per comparison).
       ``distributional``: a mean and a within-group spread per (response, group): each member's
-        utility is (v_g + ε)·h with ε ~ N(0, diag(exp(2ρ_g))).
+        utility is (v_g + ε)·h with ε ~ N(0, diag(exp(2ρ_g))); risk-sensitive scores use the
+        normal quantile mean + Φ⁻¹(α)·spread of that utility.
       ``values``: K = ``num_values`` (or ``len(value_names)``) value scores per response and
         per-group value weights, r_g = w_g·v (``pluralrm.models.heads.ValuesHead``; explained
         by ``pluralrm.explain``). ``value_names`` label the K values in explanations; per-response

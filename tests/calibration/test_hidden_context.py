@@ -33,6 +33,7 @@ def test_per_group_and_bootstrap_interval():
     json.dumps(rep.to_dict())
 
 
+@pytest.mark.slow
 def test_calibrate_report_has_the_section(tmp_path):
     sys.path.insert(0, str(Path(__file__).parents[1] / "models"))
     from test_risk_scoring import dist_model

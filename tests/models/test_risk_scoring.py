@@ -83,6 +83,7 @@ def test_save_load_keeps_distribution(tmp_path):
     np.testing.assert_array_equal(loaded.score(PROMPTS, RESPONSES, risk=0.3), model.score(PROMPTS, RESPONSES, risk=0.3))
 
 
+@pytest.mark.slow
 def test_cli_score_and_server_pass_risk(tmp_path):
     from fastapi.testclient import TestClient
 
