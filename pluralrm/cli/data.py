@@ -120,10 +120,10 @@ def _check_out(out: Path, force: bool) -> None:
 
 def _split(dataset, args: argparse.Namespace) -> int:
     """Writes OUT/train.parquet and OUT/test.parquet."""
+    import datasets
+
     from pluralrm.atomic import atomic_path
     from pluralrm.data import save, split
-
-    import datasets
 
     datasets.disable_progress_bars()
     holdout = [v.strip() for v in args.holdout.split(",")] if args.holdout else None
@@ -140,12 +140,11 @@ def _split(dataset, args: argparse.Namespace) -> int:
 def _candidates(dataset, args: argparse.Namespace) -> int:
     """Writes each distinct (prompt, response) once: the chosen and rejected responses of every
     comparison, in order of first appearance, with a ``candidate_id``."""
+    import datasets
     import pyarrow as pa
 
     from pluralrm.data import save
     from pluralrm.data.io import to_dataset
-
-    import datasets
 
     datasets.disable_progress_bars()
     seen: dict[tuple[str, str], None] = {}

@@ -55,10 +55,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pluralrm.cli.console_warnings import printed_warnings
+    from pluralrm.errors import DataError
     from pluralrm.models.reward_model import RewardModel
     from pluralrm.score.files import ScoreFileConfig, parse_groups_option, score_file
-
-    from pluralrm.errors import DataError
 
     check_input(args.input)
     params = tuple((k, v) for k, v in (("q", args.q), ("temperature", args.temperature)) if v is not None)

@@ -74,7 +74,7 @@ def first_fit_decreasing(lengths: Sequence[int], row_length: int) -> tuple[np.nd
         n = int(lengths[i])
         if n == 0:
             continue
-        for r, room in enumerate(free):
+        for r, room in enumerate(free):  # noqa: B007 (r is the row found, read after the loop)
             if room >= n:
                 break
         else:

@@ -205,7 +205,7 @@ class RewardModel:
         check_declared_size(config, schema, len(annotators), path)
         net, _ = build_net(config, schema, len(annotators))
         if not (path / "weights").exists() and (path / export.SAFETENSORS_FILE).is_file():  # `pluralrm export`
-            nnx.update(net, export.load_safetensors(_saved_state(net).to_pure_dict(), path / export.SAFETENSORS_FILE))
+            nnx.update(net, export.load_safetensors(saved_state(net).to_pure_dict(), path / export.SAFETENSORS_FILE))
         else:
             restore_weights(net, path / "weights")
         return cls(net, config, schema, featurizer, annotators, temperatures)
@@ -457,7 +457,8 @@ class RewardModel:
             if group_ids is not None:
                 args.append(pad_rows(group_ids[start:stop], padded))
             result = self._fn(method)(state, *args, *extra)
-            out.append(jax.tree.map(lambda x: np.asarray(x)[: stop - start], result))
+            n = stop - start
+            out.append(jax.tree.map(lambda x, n=n: np.asarray(x)[:n], result))
         if not out:
             return np.zeros((0,), np.float32)
         return jax.tree.map(lambda *xs: np.concatenate(xs), *out)

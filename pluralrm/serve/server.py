@@ -18,7 +18,6 @@ from pluralrm.serve.app import ServeConfig, create_app
 from pluralrm.serve.auth import check_exposure
 from pluralrm.serve.observe import access_log
 
-
 KEEP_ALIVE_S = 75
 
 

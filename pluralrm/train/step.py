@@ -32,7 +32,6 @@ from pluralrm.models.heads import ValuesHead
 from pluralrm.models.reward_model import RewardNet, preference_probability
 from pluralrm.train.config import LossConfig, OptimizerConfig, ScheduleConfig
 
-
 NONFINITE_SLOTS = 16  # non-finite steps recorded per read (more are counted, not detailed)
 SUMMED = ("loss", "reg", "accuracy", "grad_norm")
 

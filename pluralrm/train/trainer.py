@@ -55,8 +55,16 @@ from pluralrm.train.config import RESUME_SAFE_KEYS, TrainConfig, checkpoint_inte
 from pluralrm.train.evaluate import Evaluator
 from pluralrm.train.monitor import MetricsLog, ProgressBar, group_table
 from pluralrm.train.step import (
-    NONFINITE_SLOTS, SUMMED, TrainState, make_eval_step, make_optimizer, make_train_step, new_stats,
-    reset_window, stats_from_json, stats_to_json,
+    NONFINITE_SLOTS,
+    SUMMED,
+    TrainState,
+    make_eval_step,
+    make_optimizer,
+    make_train_step,
+    new_stats,
+    reset_window,
+    stats_from_json,
+    stats_to_json,
 )
 
 log = logging.getLogger("pluralrm.train")

@@ -8,7 +8,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCH))
 
-from hashing_bench import summary, xla_op_times
+from hashing_bench import summary, xla_op_times  # noqa: E402
 
 
 def test_op_times_per_step_count_loop_bodies_once_and_name_their_source(tmp_path):

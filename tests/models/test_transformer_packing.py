@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
-from hf_oracle import padded_batch, same_tokens_other_side
+from hf_oracle import same_tokens_other_side
 
 from pluralrm.data.packing import bucket_rows, first_fit_decreasing, is_packed, pack
 from pluralrm.models.reward_model import RewardNet

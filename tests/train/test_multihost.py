@@ -23,10 +23,11 @@ EXTRA = ["train.log_every=1", "checkpoint.every=4", "eval.every=8"]
 
 
 def test_processes_split_each_global_batch():
+    from tiny_run import make_dataset
+
     from pluralrm.data.featurize import HashingFeaturizer
     from pluralrm.data.schema import GroupSchema
     from pluralrm.train.batches import BatchStream, encode_comparisons
-    from tiny_run import make_dataset
 
     train, _ = make_dataset(100)
     encoded = encode_comparisons(train, GroupSchema.from_dataset(train, ["country"]), ())

@@ -14,9 +14,9 @@ import jax
 from flax import nnx
 from jax.sharding import Mesh
 
+from pluralrm.data.packing import BATCHING_MODES, is_packed
 from pluralrm.errors import ConfigError
 from pluralrm.models.transformer.decoder import DecoderModel
-from pluralrm.data.packing import BATCHING_MODES, is_packed
 from pluralrm.models.transformer.pooling import POOLINGS, packed_pool, pool
 from pluralrm.models.transformer.weights import DTYPES, TransformerModel, from_pretrained
 from pluralrm.pretrained import resolve_pretrained
