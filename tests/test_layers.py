@@ -3,7 +3,7 @@
 the same or a lower layer, and modules import each other without cycles.
 
 Layers, lowest first (docs/architecture.md, "Layers"):
-  neutral      errors, atomic, configs, untrusted, pretrained; and the package root, which any
+  neutral      errors, atomic, configs, untrusted, pretrained, provenance; and the package root, which any
                layer may import (``__version__``) and which, as the front door, reaches every
                layer lazily (its own imports are not checked)
   data
@@ -24,7 +24,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "pluralrm"
 
 LAYERS: list[set[str]] = [
-    {"errors", "atomic", "configs", "untrusted", "pretrained", ""},
+    {"errors", "atomic", "configs", "untrusted", "pretrained", "provenance", ""},
     {"data"},
     {"simulate"},
     {"models", "losses"},

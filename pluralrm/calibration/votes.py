@@ -20,8 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pluralrm.data.pairs import canonicalize_dataset
-from pluralrm.data.schema import RESERVED_COLUMNS
-from pluralrm.data.schema import _clean as clean_value
+from pluralrm.data.schema import RESERVED_COLUMNS, clean_value
 from pluralrm.errors import DataError
 
 

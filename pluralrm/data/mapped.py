@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pluralrm.data.badrows import DataWarning, LoadReport
-from pluralrm.data.readers import RawTable, _check_mapping, _rename, folder_data_file, format_from_suffix
+from pluralrm.data.readers import RawTable, check_column_mapping, folder_data_file, format_from_suffix, rename_columns
 from pluralrm.data.validate import to_comparisons
 from pluralrm.errors import DataError
 
@@ -63,14 +63,14 @@ def load_mapped(
         parquet = pq.ParquetFile(source)
     except (pa.ArrowInvalid, OSError) as e:
         raise DataError(f"is not a readable Parquet file ({e})", file=str(source)) from None
-    rename = _check_mapping(columns)
+    rename = check_column_mapping(columns)
     reports: list[LoadReport] = []
 
     def chunks():
         offset = 0
         for batch in parquet.iter_batches(batch_size=chunk_rows):
             table = pa.Table.from_batches([batch])
-            raw = _rename(RawTable(table, str(source), lambda i, start=offset: start + i + 1), rename)
+            raw = rename_columns(RawTable(table, str(source), lambda i, start=offset: start + i + 1), rename)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DataWarning)  # one combined warning below
                 out, report = to_comparisons(raw, groups=groups, extra=extra, on_bad_row=on_bad_row)

@@ -85,12 +85,12 @@ def read_source(
     columns: Mapping[str, str] | None = None,
 ) -> RawTable:
     """Reads a source (module docstring) and renames ``columns={ours: theirs}`` to our names."""
-    rename = _check_mapping(columns)
+    rename = check_column_mapping(columns)
     if isinstance(source, (str, Path)):
-        return _rename(_read_path(Path(source), format, split, rename), rename)
+        return rename_columns(_read_path(Path(source), format, split, rename), rename)
     if format is not None:
         raise ConfigError("format= applies to paths only; in-memory data has no file format")
-    return _rename(_read_memory(source, split, rename), rename)
+    return rename_columns(_read_memory(source, split, rename), rename)
 
 
 # ---------------------------------------------------------------------------- paths
@@ -401,7 +401,8 @@ def _from_records(records: Sequence[Mapping], problems: dict[int, RowProblem], r
 
 
 # ---------------------------------------------------------------------------- renaming
-def _check_mapping(columns: Mapping[str, str] | None) -> dict[str, str]:
+def check_column_mapping(columns: Mapping[str, str] | None) -> dict[str, str]:
+    """``columns=`` ({our name: their name}) as a dict; ConfigError if two of ours map to one of theirs."""
     rename = dict(columns or {})
     theirs = list(rename.values())
     for dup in {t for t in theirs if theirs.count(t) > 1}:
@@ -409,7 +410,8 @@ def _check_mapping(columns: Mapping[str, str] | None) -> dict[str, str]:
     return rename
 
 
-def _rename(raw: RawTable, rename: dict[str, str]) -> RawTable:
+def rename_columns(raw: RawTable, rename: dict[str, str]) -> RawTable:
+    """``raw`` with their column names replaced by ours (DataError naming a missing column)."""
     names = raw.table.column_names
     for our, theirs in rename.items():
         if theirs not in names:

@@ -129,7 +129,7 @@ class GroupSchema:
             vocabs.append(tuple(sorted(counts, key=lambda v: (-counts[v], v))))
         combos: Counter = Counter()
         for values, c in rows.items():
-            combos[tuple(_clean(v) for v in values)] += c
+            combos[tuple(clean_value(v) for v in values)] += c
         ordered = sorted(combos, key=lambda g: (-combos[g], g))
         return cls(
             attributes=attributes,
@@ -178,7 +178,7 @@ class GroupSchema:
     def value_id(self, attribute: str, value: str | None) -> int:
         """Id of one value (0 when unknown, missing or empty)."""
         a = self._attribute_index(attribute)
-        return self._index[a].get(_clean(value), 0)
+        return self._index[a].get(clean_value(value), 0)
 
     def encode(self, columns: Mapping[str, Sequence[Any]], n: int | None = None) -> np.ndarray:
         """Encodes group columns to ids. Returns ``group_ids: [N, A]`` int32.
@@ -199,7 +199,7 @@ class GroupSchema:
             if len(values) != n:
                 raise DataError(f"column {name!r} has {len(values)} rows, expected {n}", field=name)
             table = self._index[a]
-            ids[:, a] = [table.get(_clean(v), 0) for v in values]
+            ids[:, a] = [table.get(clean_value(v), 0) for v in values]
         return ids
 
     def unknown_values(self, columns: Mapping[str, Sequence[Any]]) -> dict[str, list[str]]:
@@ -208,7 +208,7 @@ class GroupSchema:
         for a, name in enumerate(self.attributes):
             if name not in columns:
                 continue
-            unseen = sorted({_clean(v) for v in columns[name]} - set(self._index[a]) - {""})
+            unseen = sorted({clean_value(v) for v in columns[name]} - set(self._index[a]) - {""})
             if unseen:
                 out[name] = unseen
         return out
@@ -283,7 +283,8 @@ class GroupSchema:
             ) from None
 
 
-def _clean(value: Any) -> str:
+def clean_value(value: Any) -> str:
+    """A group attribute value as the schema stores it: a stripped string, "" for unknown/None."""
     if value is None:
         return ""
     value = str(value).strip()

@@ -51,3 +51,23 @@ def test_quick_run(tmp_path):
     assert set(rates) == {"en", "es", "fr", "ar"}
     assert all(0.0 <= r[k]["model"] <= 1.0 for r in rates.values() for k in harms.KINDS if r[k]["n"])
     assert "en (source)" in saved["tables"]["transfer/conditioned"]
+
+
+@pytest.mark.slow
+def test_finding_harm_knowledge_stays_in_its_language(tmp_path):
+    """The study's findings on one seed at the default size (conditioned heads only). The quick
+    size cannot show them: at 30 steps, 4 seeds gave global refusal rates from 0.22 to 0.71 in
+    every language (chance), measured on 2026-12-06 with `--quick --seeds 0,1,2,3`.
+
+    Measured spread (experiments/results/harms.json, default size, seeds 0-2): the transfer
+    model's global-harm refusal in English minus its mean over es/fr/ar = 0.305 / 0.327 / 0.429;
+    the all-languages conditioned model's local-harm refusal, holders minus others, smallest
+    over languages = 0.321 / 0.371 / 0.381. Margins: half the smallest measured value."""
+    assert harms.main(["--seeds", "0", "--set", "heads=[conditioned]", "--out", str(tmp_path)]) == 0
+    models = json.loads((tmp_path / "harms.json").read_text())["results"]["per_seed"][0]["models"]
+    transfer = models["transfer/conditioned"]["rates"]
+    gap = transfer["en"]["global"]["model"] - np.mean([transfer[lang]["global"]["model"] for lang in ("es", "fr", "ar")])
+    assert gap > 0.15, gap
+    everywhere = models["all_languages/conditioned"]["rates"]
+    local = min(r["local_holders"]["model"] - r["local_others"]["model"] for r in everywhere.values())
+    assert local > 0.16, local

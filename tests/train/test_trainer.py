@@ -203,6 +203,9 @@ def test_ten_sigkills_then_resume_is_bitwise_equal(tmp_path):
             _wait_for_step(run, target, victim)
             if phase == "between steps":
                 time.sleep(delay)
+                # not during a save (a step reached may be a checkpoint step): wait for it to finish
+                while _checkpoint_entries(run)[1] - stale and victim.poll() is None:
+                    time.sleep(0.0005)
         victim.send_signal(signal.SIGKILL)
         out, _ = victim.communicate(timeout=60)
         assert victim.returncode == -signal.SIGKILL, out  # it was alive when killed: no clean exit
