@@ -265,7 +265,8 @@ def main(argv=None) -> int:
         args.argv = [a if a != path else "PATH/raw_data.csv" for a in args.argv]
 
     def run(study):
-        from pluralrm.data import popquorn, summarize as summarize_data
+        from pluralrm.data import popquorn
+        from pluralrm.data import summarize as summarize_data
 
         source = path or study.data
         if not source or not Path(source).is_file():

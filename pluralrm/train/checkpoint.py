@@ -20,8 +20,8 @@ from typing import Any
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
-from orbax.checkpoint.checkpoint_managers import AnyPreservationPolicy
 from orbax.checkpoint._src.checkpoint_managers.preservation_policy import BestN, LatestN
+from orbax.checkpoint.checkpoint_managers import AnyPreservationPolicy
 
 from pluralrm.errors import CheckpointError
 from pluralrm.models.run_checkpoint import directory_manifest, verify_step, write_json_atomic

@@ -3,10 +3,10 @@ training the value scores (pluralrm.train.batches / step)."""
 import datasets
 import numpy as np
 import pytest
+from tiny_run import make_dataset, tiny_config
 
 from pluralrm.errors import DataError
 from pluralrm.train.batches import value_label_arrays
-from tiny_run import make_dataset, tiny_config
 
 
 def labelled(rows):
