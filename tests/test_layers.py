@@ -8,9 +8,10 @@ Layers, lowest first (docs/architecture.md, "Layers"):
                layer lazily (its own imports are not checked)
   data
   simulate     (draws societies as ComparisonDatasets; used by train's data loading and the CLI)
-  models       models/ and losses (the heads' training objectives)
+  models       models/, losses (the heads' training objectives) and reward_distributions
+               (quantiles of reward distributions on raw arrays)
   train
-  score, serve, explain
+  score, serve, explain, integrations (reward functions for RLHF trainers; the server shares them)
   calibration  (reads predictions, never trainers)
   cli          cli/ and __main__
 """
@@ -27,9 +28,9 @@ LAYERS: list[set[str]] = [
     {"errors", "atomic", "configs", "untrusted", "pretrained", "provenance", ""},
     {"data"},
     {"simulate"},
-    {"models", "losses"},
+    {"models", "losses", "reward_distributions"},
     {"train"},
-    {"score", "serve", "explain"},
+    {"score", "serve", "explain", "integrations"},
     {"calibration"},
     {"cli", "__main__"},
 ]

@@ -1,7 +1,8 @@
 """The model layer: backbones, group-conditioned heads, and RewardModel."""
 from pluralrm.models.backbones import FrozenBackbone, HashingBackbone, build_backbone
 from pluralrm.models.config import BackboneConfig, HeadConfig, ModelConfig
-from pluralrm.models.heads import HEADS, Head, PairGap, build_head
+from pluralrm.models.head_registry import build_head
+from pluralrm.models.heads import HEADS, Head, PairGap
 from pluralrm.models.reward_model import RewardModel, RewardNet, build_net, preference_probability
 
 __all__ = [

@@ -103,10 +103,14 @@ def load_safetensors(target: Mapping[str, Any], file: Path) -> dict[str, Any]:
 def localize_paths(meta: dict[str, Any], directory: Path) -> None:
     """Resolves ``./`` paths of a model.json (backbone, featurizer) against ``directory`` and
     checks that every file the export listed is there. Raises CheckpointError naming the file."""
-    for section in (meta.get("config", {}).get("backbone"), meta.get("featurizer")):
+    config = meta.get("config")
+    backbone = config.get("backbone") if isinstance(config, dict) else None
+    for section in (backbone, meta.get("featurizer")):
         if isinstance(section, dict) and isinstance(section.get("path"), str) and section["path"].startswith("./"):
             section["path"] = str(directory / section["path"][2:])
-    listed = (meta.get("export") or {}).get("files") or []
+    export = meta.get("export")
+    listed = export.get("files") if isinstance(export, dict) else None
+    listed = listed if isinstance(listed, list) else []
     for name in listed:
         if not (directory / name).is_file():
             kind = "tokenizer file" if Path(name).name in TOKENIZER_FILES else "file"
@@ -128,7 +132,7 @@ def export_model(model: Any, out: str | Path, *, run_dir: str | Path | None = No
       ``out`` as an absolute path.
     """
     from pluralrm.atomic import atomic_entries
-    from pluralrm.models.reward_model import _saved_state, write_model_metadata
+    from pluralrm.models.reward_model import saved_state, write_model_metadata
 
     out = Path(out).absolute()
     if out.exists() and any(out.iterdir()) and not overwrite:
@@ -138,7 +142,7 @@ def export_model(model: Any, out: str | Path, *, run_dir: str | Path | None = No
     with atomic_entries(out) as stage:
         write_model_metadata(stage, model.config, model.schema, model.featurizer, model.annotators,
                              model.temperatures)
-        save_safetensors(_saved_state(model.net).to_pure_dict(), stage / SAFETENSORS_FILE)
+        save_safetensors(saved_state(model.net).to_pure_dict(), stage / SAFETENSORS_FILE)
         meta = json.loads((stage / "model.json").read_text())
         if backbone.type in ("transformer", "frozen") and backbone.path:
             files = _copy_backbone(backbone.path, stage / BACKBONE_DIR)

@@ -37,7 +37,8 @@ from pluralrm.models.artefacts import check_declared_size, check_directory, read
 from pluralrm.models.backbones import build_backbone
 from pluralrm.models.compiled import jit_over_state, pad_rows, padded_size
 from pluralrm.models.config import ModelConfig
-from pluralrm.models.heads import GroupTable, Head, PairGap, build_head
+from pluralrm.models.head_registry import build_head, distribution_head_types
+from pluralrm.models.heads import GroupTable, Head, PairGap
 
 Array = jax.Array
 MODEL_FORMAT = "pluralrm-model"
@@ -327,8 +328,6 @@ class RewardModel:
         return self._run_single("all_group_reward_moments", list(prompts), list(responses), None)
 
     def _require_distribution(self, what: str) -> None:
-        from pluralrm.models.heads import distribution_head_types
-
         if not hasattr(self.net.head, "all_groups_quantile"):
             raise ConfigError(
                 f"{what} need(s) a head that predicts a reward distribution "

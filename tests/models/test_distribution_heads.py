@@ -10,7 +10,7 @@ from pluralrm import losses
 from pluralrm import reward_distributions as rd
 from pluralrm.errors import ConfigError
 from pluralrm.models.config import HeadConfig
-from pluralrm.models.heads import build_head, distribution_head_types
+from pluralrm.models.head_registry import build_head, distribution_head_types
 
 GROUPS = np.array([[1, 1], [2, 1], [3, 2], [1, 2], [2, 3]], np.int32)
 SIZES = (4, 4)

@@ -8,7 +8,8 @@ from flax import nnx
 
 from pluralrm import losses
 from pluralrm.models.config import HeadConfig
-from pluralrm.models.heads import HEADS, build_head
+from pluralrm.models.head_registry import build_head
+from pluralrm.models.heads import HEADS
 
 GROUPS = np.array([[1, 1], [2, 1], [3, 2], [1, 2], [2, 3]], np.int32)
 SIZES = (4, 4)
