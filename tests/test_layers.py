@@ -163,7 +163,8 @@ def test_no_import_cycles_between_modules():
 ])
 def test_the_check_sees_a_back_edge(tmp_path, line):
     """The parser catches a back-edge written either way (guards the test against vacuity)."""
-    fake = PACKAGE / "data" / "_layer_probe.py"
+    # one probe file per case: xdist may run both cases at once
+    fake = PACKAGE / "data" / f"_layer_probe_{'cli' if 'cli' in line else 'train'}.py"
     assert not fake.exists()
     fake.write_text(f"def f():\n    {line}\n")
     try:
