@@ -232,6 +232,8 @@ def main() -> None:
     if args.quick:
         args.rounds, args.steps, args.batch_size, args.max_length, args.eval_pairs = 1, 4, 2, 32, 8
         args.score_responses, args.score_groups, args.skip = 4, "1,3", 1
+    if not Path(args.data).exists():
+        raise SystemExit(f"{args.data} is missing: pass --data with an HH-RLHF JSONL file")
     if not TRL_PYTHON.exists():
         raise SystemExit(f"{TRL_PYTHON} is missing: run `bash benchmarks/setup_trl_venv.sh` first")
     run(args)
