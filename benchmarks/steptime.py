@@ -8,6 +8,7 @@ else the loop does (featurization waits, host transfers, metrics).
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -59,7 +60,7 @@ def mean_length(lengths: list[int]) -> float:
 
 # --------------------------------------------------------------------------- step time vs length
 def length_sweep(lengths=(64, 128, 256, 512), batch_size: int = 16, batches: int = 3, repeats: int = 2,
-                 data_path: str = "/work/shared/data/hh-rlhf-harmless-base-sample.jsonl",
+                 data_path: str = str(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hh-rlhf-harmless-base-sample.jsonl"),
                  batchings=("packed", "padded")) -> list[dict]:
     """Seconds of one MiniLM-L6 train step (forward + backward of the pooled features and a
     Bradley-Terry loss, jitted, compiled beforehand) on the same HH-RLHF pairs truncated to each
@@ -132,7 +133,6 @@ if __name__ == "__main__":
     import argparse
     import json
     import sys
-    from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     parser = argparse.ArgumentParser(description="MiniLM-L6 train step time vs max length, packed and padded")

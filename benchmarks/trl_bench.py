@@ -8,7 +8,7 @@ Two processes per side and round, timed identically: the pluralrm side (this fil
 pluralrm``, in the project's environment) and the TRL side (``benchmarks/trl_side.py`` in
 ``benchmarks/.venv-trl``), run **interleaved** (pluralrm, TRL, pluralrm, TRL, ...; ``--rounds``)
 so both see the same machine load; every round is reported and the ratio is taken per round.
-Data: ``--data`` (default ``/work/shared/data/hh-rlhf-harmless-base-sample.jsonl``, read with
+Data: ``--data`` (default ``../shared/data/hh-rlhf-harmless-base-sample.jsonl`` beside the repository, read with
 pluralrm's ``hh_rlhf`` adapter; rows with an empty side skipped), a random held-out split of
 ``--eval-pairs`` pairs, the first ``steps x batch`` training pairs of the rest. Both sides get
 the very same token ids (pluralrm's tokenizer featurizer, BERT pair encoding ``[CLS] prompt
@@ -68,7 +68,7 @@ def minilm_directory() -> Path:
 
 
 # --------------------------------------------------------------------------- data
-DEFAULT_DATA = "/work/shared/data/hh-rlhf-harmless-base-sample.jsonl"
+DEFAULT_DATA = str(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hh-rlhf-harmless-base-sample.jsonl")
 BUCKETS = (32, 64, 128, 256, 512, 1024)
 
 
@@ -147,7 +147,7 @@ def run_pluralrm(spec: dict, out: dict) -> None:
 
     from pluralrm.train import fit
 
-    config = pluralrm_config(spec, str(Path(spec["work_dir"]) / "pluralrm-run"))
+    config = pluralrm_config(spec, str(Path(spec["work_dir"]) / f"pluralrm-run-{spec.get('round', 0)}"))
     train = Dataset.from_list(read_jsonl(spec["train"]))
     held_out = Dataset.from_list(read_jsonl(spec["eval"]))
     clock = StepClock()
@@ -232,6 +232,8 @@ def main() -> None:
     if args.quick:
         args.rounds, args.steps, args.batch_size, args.max_length, args.eval_pairs = 1, 4, 2, 32, 8
         args.score_responses, args.score_groups, args.skip = 4, "1,3", 1
+    if not Path(args.data).exists():
+        raise SystemExit(f"{args.data} is missing: pass --data with an HH-RLHF JSONL file")
     if not TRL_PYTHON.exists():
         raise SystemExit(f"{TRL_PYTHON} is missing: run `bash benchmarks/setup_trl_venv.sh` first")
     run(args)
@@ -259,7 +261,7 @@ def run(args) -> None:
             last = r == args.rounds - 1
             spec = dict(files, model_dir=str(minilm_directory()), steps=args.steps, batch_size=args.batch_size,
                         max_length=args.max_length, lr=args.lr, seed=args.seed, work_dir=str(work),
-                        batching=args.batching, score_groups=groups if last else [], score_batch=64)
+                        batching=args.batching, score_groups=groups if last else [], score_batch=64, round=r)
             (work / "spec.json").write_text(json.dumps(spec))
             print(f"round {r + 1}/{args.rounds}", flush=True)
             load_ours = run_side([sys.executable, __file__, "--side", "pluralrm", "--spec", str(work / "spec.json"),
@@ -270,23 +272,33 @@ def run(args) -> None:
             peer = json.loads((work / "trl.json").read_text())
             rounds.append(summarize(args, ours, peer, shape, peak, load_ours, load_peer))
             print_round(r + 1, rounds[-1])
+            save(args, {"benchmark": "trl_bench", "partial": not last, **git, "machine": machine,
+                        "args": {k: v for k, v in vars(args).items() if k not in ("side", "spec", "side_out")},
+                        "data": {k: files[k] for k in ("pairs", "train_untruncated", "eval_untruncated")},
+                        "peak_flops": peak, "trl_versions": peer["versions"],
+                        "torch_peak_flops": peer["torch_peak_flops"], "rounds": rounds})
         after = peak_matmul_flops()
         peak = {k: max(peak[k], after[k]) for k in peak}
         print(f"peak again at the end: jax {after['jax'] / 1e9:.1f} GFLOP/s (MFU uses the larger)", flush=True)
     for row in rounds:  # MFU against the larger of the two peak measurements
         for side in ("pluralrm", "TRL"):
             row[side]["mfu"] = row[side]["gflop_per_step"] * 1e9 / row[side]["seconds_per_step"] / peak["jax"]
-    result = {"benchmark": "trl_bench", "date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), **git,
+    result = {"benchmark": "trl_bench", "partial": False, "date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), **git,
               "machine": machine, "args": {k: v for k, v in vars(args).items() if k not in ("side", "spec", "side_out")},
               "data": {k: files[k] for k in ("pairs", "train_untruncated", "eval_untruncated")},
               "peak_flops": peak, "trl_versions": peer["versions"], "torch_peak_flops": peer["torch_peak_flops"],
               "rounds": rounds}
     report(result)
+    save(args, result)
+
+
+def save(args, result: dict) -> None:
+    """Writes the results JSON (after every round, so an interrupted run keeps its rounds)."""
     out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"trl_bench_L{args.max_length}.json"
     if not args.quick or args.out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=1))
-        print(f"wrote {out}")
+        print(f"wrote {out}", flush=True)
 
 
 def summarize(args, ours: dict, peer: dict, shape, peak: dict, load_ours: float, load_peer: float) -> dict:
