@@ -1,9 +1,10 @@
 """Steady-state training throughput from start-of-step timestamps, measured the same way for
 pluralrm (``fit(..., transform_batch=StepClock())``) and for peers (a callback at step begin).
 
-The trainer reads its metrics back every step, so the start of step k+1 is the end of step k:
-the rate over steps ``skip`` .. last excludes compilation and warm-up and includes everything
-else the loop does (featurization waits, host transfers, metrics).
+``transform_batch`` runs in the trainer's prefetch thread, whose queue is bounded: in steady
+state a batch is prepared when the step loop takes one, so the rate of stamps over steps
+``skip`` .. last is the training rate (compilation and warm-up excluded), up to the queue's
+depth at the start and the end of the window: use windows of many steps.
 """
 from __future__ import annotations
 
@@ -33,8 +34,10 @@ class StepClock:
         weight = np.asarray(batch["weight"]) > 0
         if "segment_ids" in inputs:  # packed: per-sequence lengths [B, 2]
             real = np.asarray(inputs["lengths"])[weight]
-        else:
+        elif "attention_mask" in inputs:
             real = np.asarray(inputs["attention_mask"]).sum(axis=-1)[weight]
+        else:  # hashed n-gram ids, 0 = padding
+            real = (np.asarray(first) != 0).sum(axis=-1)[weight]
         self.sequence_lengths.append([int(n) for n in real.reshape(-1)])
         return batch
 

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pluralrm.cli.demo import DEMO_STEPS
+
 ROOT = Path(__file__).resolve().parents[2]
 TOLERANCE = 0.01
 COLUMNS = ("Bayes, knowing the group", "Bayes, ignoring it", "pooled", "conditioned")
@@ -93,7 +95,7 @@ def test_demo_reproduces_the_readme_table(tmp_path):
     short = {}
     for head in ("pooled", "conditioned"):
         summary = json.loads((out / head / "summary.json").read_text())
-        assert summary["steps"] == 1000 and summary["stopped_by"] == "completed"
+        assert summary["steps"] == DEMO_STEPS and summary["stopped_by"] == "completed"
         for g in summary["final_eval"]["groups"]:
             label = g["group"]
             key = "all" if label == "all" else "/".join(kv.split("=", 1)[1] for kv in label.split(","))

@@ -22,6 +22,7 @@ CONFIGS = Path(__file__).resolve().parents[2] / "experiments" / "configs"
 TRAIN_CONFIGS = {
     "pooled_hashing": ("hashing", "pooled"),
     "conditioned_hashing": ("hashing", "conditioned"),
+    "values_hashing": ("hashing", "values"),
     "pooled_minilm": ("minilm-l6", "pooled"),
     "conditioned_minilm": ("minilm-l6", "conditioned"),
     "conditioned_e5_multilingual": ("e5-small-multilingual", "conditioned"),
