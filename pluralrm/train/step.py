@@ -160,9 +160,27 @@ def value_label_loss(head: ValuesHead, f_chosen: jax.Array, f_rejected: jax.Arra
     return jnp.sum(w * sq) / jnp.maximum(jnp.sum(w) * scores.shape[-1], 1.0)
 
 
-def make_train_step(graphdef, rest, tx: optax.GradientTransformation, loss_cfg: LossConfig,
+class CountedJit:
+    """``jax.jit(fn, **options)`` that counts its traces: each new input shape or dtype is one
+    trace and one compilation (``compilations``), without reading JAX's private cache."""
+
+    def __init__(self, fn, **options):
+        self.compilations = 0
+
+        def traced(*args):
+            self.compilations += 1
+            return fn(*args)
+
+        self._jitted = jax.jit(traced, **options)
+
+    def __call__(self, *args):
+        return self._jitted(*args)
+
+
+def make_train_step(graphdef, tx: optax.GradientTransformation, loss_cfg: LossConfig,
                     seed: int, group_dropout: float, dtype: str, patience: int = 0):
-    """Builds ``step(state, rest, batch) -> (state, metrics)``, jitted with the state donated.
+    """Builds ``step(state, rest, batch) -> (state, metrics)``, jitted with the state donated
+    (a ``CountedJit``: ``step.compilations`` says how often it compiled).
 
     ``rest`` (non-trainable variables: frozen layers, the group table) is passed each call, not
     differentiated. ``metrics`` are this step's values (device arrays; the loop does not read
@@ -213,7 +231,7 @@ def make_train_step(graphdef, rest, tx: optax.GradientTransformation, loss_cfg: 
                                _update_stats(stats, metrics, new_step, running, patience))
         return new_state, metrics
 
-    return jax.jit(step, donate_argnums=0)
+    return CountedJit(step, donate_argnums=0)
 
 
 def _update_stats(stats: LoopStats, metrics: dict, step: jax.Array, running: jax.Array, patience: int) -> LoopStats:

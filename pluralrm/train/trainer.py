@@ -245,7 +245,7 @@ def _train_loop(config, model, train, eval_data, run_dir, mesh, checkpoints, met
     num_values = model.net.head.num_values if value_labels else None
     encoded = encode_comparisons(train, model.schema, model.annotators, value_labels, num_values)
     stream = BatchStream(encoded, model.featurizer, config.train.batch_size, config.train.seed, processes)
-    step_fn = make_train_step(graphdef, rest, tx, config.loss, config.train.seed, config.train.group_dropout,
+    step_fn = make_train_step(graphdef, tx, config.loss, config.train.seed, config.train.group_dropout,
                               config.train.dtype, config.train.nonfinite_patience)
     replicated = sharding.replicated(mesh)
     reset_stats = jax.jit(reset_window, out_shardings=replicated)
@@ -398,7 +398,7 @@ def _train_loop(config, model, train, eval_data, run_dir, mesh, checkpoints, met
     result.steps = step
     result.best_step = best["step"] if best else None
     result.best_metric = best["value"] if best else None
-    result.compilations = step_fn._cache_size()
+    result.compilations = step_fn.compilations
     if jax.process_index() == 0:
         summary = {
             "steps": step,

@@ -28,7 +28,7 @@ def _setup(dtype):
     graphdef, params, rest = nnx.split(model.net, model.net.trainable, ...)
     tx = make_optimizer(config.optimizer, config.schedule, 4)
     state = TrainState(params, tx.init(params), jnp.zeros((), jnp.int32))
-    step = make_train_step(graphdef, rest, tx, config.loss, 0, 0.0, dtype)
+    step = make_train_step(graphdef, tx, config.loss, 0, 0.0, dtype)
     stream = BatchStream(encode_comparisons(train, schema, ()), model.featurizer, 32, 0)
     return state, rest, step, stream
 
