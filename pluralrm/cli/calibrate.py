@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
             if args.fit_temperatures:
                 stage("fitting temperatures")
                 fitted = fit_model_temperatures(model, data)
-                from pluralrm.models.reward_model import store_temperatures
+                from pluralrm.models.model_files import store_temperatures
 
                 store_temperatures(args.checkpoint, fitted)
                 print("fitted temperatures: " + ", ".join(f"{g} {t:.3f}" for g, t in fitted.items()))

@@ -3,7 +3,8 @@ from pluralrm.models.backbones import FrozenBackbone, HashingBackbone, build_bac
 from pluralrm.models.config import BackboneConfig, HeadConfig, ModelConfig
 from pluralrm.models.head_registry import build_head
 from pluralrm.models.heads import HEADS, Head, PairGap
-from pluralrm.models.reward_model import RewardModel, RewardNet, build_net, preference_probability
+from pluralrm.models.net import RewardNet, build_net, preference_probability
+from pluralrm.models.reward_model import RewardModel
 
 __all__ = [
     "BackboneConfig",

@@ -24,8 +24,34 @@ from pluralrm.errors import CheckpointError
 # for pretrained directories); re-exported here for the loaders that import them from this module.
 from pluralrm.untrusted import MAX_JSON_BYTES, check_directory, check_pretrained_directory, read_json
 
-__all__ = ["MAX_JSON_BYTES", "check_declared_size", "check_directory", "check_pretrained_directory",
-           "memory_limit_bytes", "read_json"]
+# Tokenizer files of a Hugging Face model directory (an exported model lists the ones it copied).
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
+                   "vocab.json", "merges.txt", "tokenizer.model", "sentencepiece.bpe.model", "spiece.model")
+
+
+def localize_paths(meta: dict[str, Any], directory: Path) -> None:
+    """Resolves ``./`` paths of a model.json (backbone, featurizer) against ``directory`` and
+    checks that every file the export listed is there. Raises CheckpointError naming the file.
+
+    Here rather than in ``pluralrm.models.export`` (which re-exports it) so that reading
+    model.json (``pluralrm.models.model_files``) needs no import of the exporter, which imports it."""
+    config = meta.get("config")
+    backbone = config.get("backbone") if isinstance(config, dict) else None
+    for section in (backbone, meta.get("featurizer")):
+        if isinstance(section, dict) and isinstance(section.get("path"), str) and section["path"].startswith("./"):
+            section["path"] = str(directory / section["path"][2:])
+    export = meta.get("export")
+    listed = export.get("files") if isinstance(export, dict) else None
+    listed = listed if isinstance(listed, list) else []
+    for name in listed:
+        if not (directory / name).is_file():
+            kind = "tokenizer file" if Path(name).name in TOKENIZER_FILES else "file"
+            raise CheckpointError(f"{directory / name} is missing: the exported model directory lists this "
+                                  f"{kind}; copy the whole directory again (or export the model again)")
+
+
+__all__ = ["MAX_JSON_BYTES", "TOKENIZER_FILES", "check_declared_size", "check_directory",
+           "check_pretrained_directory", "localize_paths", "memory_limit_bytes", "read_json"]
 
 
 def memory_limit_bytes() -> int:
@@ -48,7 +74,7 @@ def check_declared_size(config: Any, schema: Any, num_annotators: int, source: P
     from flax import nnx
 
     from pluralrm.models.config import BackboneConfig
-    from pluralrm.models.reward_model import build_net
+    from pluralrm.models.net import build_net
 
     sized = config
     if config.backbone.type != "hashing":

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from pluralrm.errors import CheckpointError
+from pluralrm.models.artefacts import TOKENIZER_FILES, localize_paths
 
 SAFETENSORS_FILE = "model.safetensors"
 BACKBONE_DIR = "backbone"
@@ -41,8 +42,6 @@ BACKBONE_FILES = ("config.json", "model.safetensors", "model.safetensors.index.j
                   "vocab.json", "merges.txt", "tokenizer.model", "sentencepiece.bpe.model", "spiece.model",
                   "chat_template.jinja", "chat_template.json", "modules.json", "sentence_bert_config.json",
                   "config_sentence_transformers.json", "1_Pooling/config.json")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
-                   "vocab.json", "merges.txt", "tokenizer.model", "sentencepiece.bpe.model", "spiece.model")
 
 
 # ---------------------------------------------------------------------- weights as safetensors
@@ -99,25 +98,6 @@ def load_safetensors(target: Mapping[str, Any], file: Path) -> dict[str, Any]:
     return rebuild(target)
 
 
-# ---------------------------------------------------------------------- relative paths
-def localize_paths(meta: dict[str, Any], directory: Path) -> None:
-    """Resolves ``./`` paths of a model.json (backbone, featurizer) against ``directory`` and
-    checks that every file the export listed is there. Raises CheckpointError naming the file."""
-    config = meta.get("config")
-    backbone = config.get("backbone") if isinstance(config, dict) else None
-    for section in (backbone, meta.get("featurizer")):
-        if isinstance(section, dict) and isinstance(section.get("path"), str) and section["path"].startswith("./"):
-            section["path"] = str(directory / section["path"][2:])
-    export = meta.get("export")
-    listed = export.get("files") if isinstance(export, dict) else None
-    listed = listed if isinstance(listed, list) else []
-    for name in listed:
-        if not (directory / name).is_file():
-            kind = "tokenizer file" if Path(name).name in TOKENIZER_FILES else "file"
-            raise CheckpointError(f"{directory / name} is missing: the exported model directory lists this "
-                                  f"{kind}; copy the whole directory again (or export the model again)")
-
-
 # ---------------------------------------------------------------------- export
 def export_model(model: Any, out: str | Path, *, run_dir: str | Path | None = None, license: str = "other",
                  data_source: str | None = None, overwrite: bool = False) -> Path:
@@ -132,7 +112,8 @@ def export_model(model: Any, out: str | Path, *, run_dir: str | Path | None = No
       ``out`` as an absolute path.
     """
     from pluralrm.atomic import atomic_entries
-    from pluralrm.models.reward_model import saved_state, write_model_metadata
+    from pluralrm.models.model_files import write_model_metadata
+    from pluralrm.models.net import saved_state
 
     out = Path(out).absolute()
     if out.exists() and any(out.iterdir()) and not overwrite:

@@ -1,12 +1,12 @@
 """RewardModel = backbone + head + GroupSchema + featurizer, saved without pickle.
 
-``RewardNet`` is the NNX module (backbone and head); ``RewardModel`` wraps it with what turns
+``RewardNet`` is the NNX module (backbone and head, ``pluralrm.models.net``); ``RewardModel`` wraps it with what turns
 texts and group names into its inputs (the featurizer, the schema, the annotator vocabulary)
 and offers the scoring conveniences: ``score``, ``score_all_groups``, ``predict_preference``,
 ``predict`` and ``predict_all_groups``. Inference runs through ``jax.jit`` over the split
 (graphdef, state) — compiled once per length bucket and batch size, reused after.
 
-A saved model directory holds::
+A saved model directory (its format: ``pluralrm.models.model_files``) holds::
 
     model.json       format tag, ModelConfig, featurizer config, per-group temperatures
     schema.json      GroupSchema (attributes, vocabularies, groups)
@@ -15,8 +15,6 @@ A saved model directory holds::
 """
 from __future__ import annotations
 
-import json
-import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,119 +22,27 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from pluralrm.configs import from_dict, to_dict
-from pluralrm.data.featurize import Featurizer, featurizer_from_config, pair_inputs
-from pluralrm.data.packing import is_packed, packed_inputs, packed_pair_inputs
+from pluralrm.data.featurize import Featurizer, pair_inputs
+from pluralrm.data.packing import packed_inputs, packed_pair_inputs
 from pluralrm.data.schema import GroupSchema
 from pluralrm.errors import CheckpointError, ConfigError, DataError
-from pluralrm.models.artefacts import check_declared_size, check_directory, read_json
-from pluralrm.models.backbones import build_backbone
+from pluralrm.models.artefacts import check_declared_size
 from pluralrm.models.compiled import jit_over_state, pad_rows, padded_size
 from pluralrm.models.config import ModelConfig
-from pluralrm.models.head_registry import build_head, distribution_head_types
-from pluralrm.models.heads import GroupTable, Head, PairGap
+from pluralrm.models.head_registry import distribution_head_types
+from pluralrm.models.model_files import MODEL_FORMAT as MODEL_FORMAT
+from pluralrm.models.model_files import MODEL_VERSION as MODEL_VERSION
+from pluralrm.models.model_files import abstract_array as abstract_array
+from pluralrm.models.model_files import check_tree_shapes as check_tree_shapes
+from pluralrm.models.model_files import read_model_metadata, restore_weights, write_model_metadata
+from pluralrm.models.model_files import store_temperatures as store_temperatures
+from pluralrm.models.net import Array as Array
+from pluralrm.models.net import RewardNet, build_net, preference_probability, saved_state
 
-Array = jax.Array
-MODEL_FORMAT = "pluralrm-model"
-MODEL_VERSION = 1
 FALLBACKS = ("pooled", "error", "nearest")
-
-
-class RewardNet(nnx.Module):
-    """The trainable network: ``backbone.features`` then ``head``."""
-
-    def __init__(self, backbone: nnx.Module, head: Head):
-        self.backbone = backbone
-        self.head = head
-
-    def features(self, inputs: dict[str, Array]) -> Array:
-        """``{name: [B, L]}`` → ``[B, D]``."""
-        return self.backbone.features(inputs)
-
-    def pair_features(self, inputs: dict[str, Array]) -> tuple[Array, Array]:
-        """``{name: [B, 2, L]}`` → chosen and rejected features ``[B, D]`` in one backbone pass.
-
-        Packed inputs (``pluralrm.data.packing``: rows of several sequences, ``first_index
-        [B, 2]``) give the same ``[B, D]`` pair straight from the packed rows.
-        """
-        if is_packed(inputs):
-            f = self.features(inputs)  # [B, 2, D]
-            return f[:, 0], f[:, 1]
-        flat = {k: v.reshape((-1,) + v.shape[2:]) for k, v in inputs.items()}  # [2B, L]
-        f = self.features(flat).reshape((-1, 2) + (self.backbone.dim,))
-        return f[:, 0], f[:, 1]
-
-    def rewards(self, inputs, group_ids, annotator_ids=None) -> Array:
-        """``[B]`` rewards of single responses for the given groups."""
-        return self.head(self.features(inputs), group_ids, annotator_ids)
-
-    def all_group_rewards(self, inputs) -> Array:
-        """``[B, G]`` rewards under every schema group (one backbone pass)."""
-        return self.head.all_groups(self.features(inputs))
-
-    def reward_quantiles(self, inputs, group_ids, alpha) -> Array:
-        """``[B]`` lower α-quantiles of the reward distribution (distributional heads only)."""
-        return self.head.quantile(self.features(inputs), group_ids, alpha)
-
-    def all_group_reward_quantiles(self, inputs, alpha) -> Array:
-        """``[B, G]`` lower α-quantiles under every schema group (one backbone pass)."""
-        return self.head.all_groups_quantile(self.features(inputs), alpha)
-
-    def all_group_reward_moments(self, inputs) -> tuple[Array, Array]:
-        """Mean and standard deviation ``[B, G]`` of the reward under every schema group."""
-        return self.head.all_groups_moments(self.features(inputs))
-
-    def value_scores(self, inputs) -> Array:
-        """``[B, K]`` value scores of single responses (values head only)."""
-        return self.head.value_scores(self.features(inputs))
-
-    def pair_gap(self, inputs, group_ids, annotator_ids=None) -> PairGap:
-        f_c, f_r = self.pair_features(inputs)
-        return self.head.pair_gap(f_c, f_r, group_ids, annotator_ids)
-
-    def all_groups_pair_gap(self, inputs) -> PairGap:
-        f_c, f_r = self.pair_features(inputs)
-        return self.head.all_groups_pair_gap(f_c, f_r)
-
-    def trainable(self, path: tuple, variable: Any) -> bool:
-        """NNX filter: Params that train (the backbone may freeze some of its layers)."""
-        if not isinstance(variable, nnx.Param):
-            return False
-        if path and path[0] == "backbone":
-            return self.backbone.is_trainable(tuple(path[1:]))
-        return True
-
-
-def preference_probability(pair_gap: PairGap, temperature: Array | float = 1.0) -> Array:
-    """P(chosen ≻ rejected) from a PairGap; gaps are divided by ``temperature`` first.
-
-    Scalar heads: sigmoid(gap / T). Mixture: Σ_k π_k sigmoid(gap_k / T).
-    """
-    gap = pair_gap.gap / temperature
-    if pair_gap.log_weights is None:
-        return jax.nn.sigmoid(gap)
-    return jnp.exp(jax.nn.logsumexp(pair_gap.log_weights + jax.nn.log_sigmoid(gap), axis=-1))
-
-
-def build_net(
-    config: ModelConfig, schema: GroupSchema, num_annotators: int, seed: int = 0
-) -> tuple[RewardNet, Featurizer]:
-    """Builds a freshly initialised RewardNet (pretrained backbones load their weights)."""
-    rngs = nnx.Rngs(params=seed, dropout=seed + 1)
-    backbone, featurizer = build_backbone(config.backbone, rngs)
-    head = build_head(
-        config.head, backbone.dim, schema.group_ids(), schema.sizes, num_annotators, rngs
-    )
-    return RewardNet(backbone, head), featurizer
-
-
-def saved_state(net: RewardNet) -> nnx.State:
-    """The variables a saved model stores (parameters and group tables), for save and restore."""
-    return nnx.state(net, nnx.Any(nnx.Param, GroupTable))
 
 
 @dataclass
@@ -510,174 +416,6 @@ class RewardModel:
         return np.concatenate([t, np.ones((padded - len(t),), np.float32)])
 
 
-# ---------------------------------------------------------------------- metadata I/O
-def write_model_metadata(path: Path, config, schema, featurizer, annotators, temperatures,
-                         objective: Mapping[str, Any] | None = None) -> None:
-    """model.json, schema.json and annotators.json of a model directory.
-
-    ``objective`` (the trainer passes it): the training objective's settings that later
-    analyses need without reading the training config (``group_dropout``, ``loss``, ``margin``,
-    ``tie_param``; ``pluralrm.explain``'s weight refits), stored as model.json's ``"objective"``.
-    Local paths the model reads again when loaded (a pretrained directory, an embedding table or
-    cache) are written absolute: a path relative to the training run's working directory would
-    not resolve when the model is scored or served from another one.
-    """
-    config_dict = to_dict(config)
-    backbone = config_dict["backbone"]
-    featurizer_dict = featurizer.to_config()
-    for entries, key in ((backbone, "path"), (backbone, "embedding_cache"), (featurizer_dict, "path"),
-                         (featurizer_dict, "cache_dir")):
-        if isinstance(entries.get(key), str):
-            entries[key] = _absolute_local_path(entries[key])
-    meta = {
-        "format": MODEL_FORMAT,
-        "version": MODEL_VERSION,
-        "config": config_dict,
-        "featurizer": featurizer_dict,
-        "temperatures": dict(temperatures),
-    }
-    if objective is not None:
-        meta["objective"] = dict(objective)
-    (path / "model.json").write_text(json.dumps(meta, indent=1))
-    schema.save(path / "schema.json")
-    (path / "annotators.json").write_text(json.dumps(list(annotators)))
-
-
-def _absolute_local_path(text: str) -> str:
-    """``text`` made absolute when it names an existing local file or directory (not a preset)."""
-    from pluralrm.models.transformer.presets import PRESETS
-
-    if not text or text in PRESETS:
-        return text
-    local = Path(text).expanduser()
-    return str(local.absolute()) if local.exists() else text
-
-
-def store_temperatures(path: str | Path, temperatures: Mapping[str, float]) -> None:
-    """Stores per-group temperatures in a model or run directory's ``model.json`` (atomically);
-    ``RewardModel.load`` then applies them in ``predict``/``predict_preference``."""
-    from pluralrm.atomic import write_json_atomic
-
-    meta_path = Path(path) / "model.json"
-    meta = read_json(meta_path, max_bytes=16 << 20)
-    bad = {k: v for k, v in temperatures.items() if not (math.isfinite(v) and v > 0)}
-    if bad:
-        raise ConfigError(f"temperatures must be positive and finite, got {bad}")
-    meta["temperatures"] = {str(k): float(v) for k, v in temperatures.items()}
-    write_json_atomic(meta_path, meta)
-
-
-def read_model_metadata(path: Path):
-    """Reads and validates what ``write_model_metadata`` wrote. Raises CheckpointError."""
-    meta_path = path / "model.json"
-    if not meta_path.is_file():
-        raise CheckpointError(
-            f"{path} is not a pluralrm model directory: model.json is missing "
-            "(pass a directory written by RewardModel.save or a `pluralrm train` run directory)"
-        )
-    check_directory(path)
-    try:
-        meta = read_json(meta_path, max_bytes=16 << 20)
-    except CheckpointError as e:
-        raise CheckpointError(f"cannot read model metadata: {e}") from None
-    if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
-        raise CheckpointError(f"{meta_path}: not a pluralrm model file (format tag missing)")
-    from pluralrm.models.export import localize_paths
-
-    localize_paths(meta, path)  # exported directories: ./backbone, and every listed file present
-    if meta.get("version") != MODEL_VERSION:
-        raise CheckpointError(
-            f"{meta_path}: model format version {meta.get('version')!r}, this pluralrm reads "
-            f"{MODEL_VERSION}"
-        )
-    try:
-        config = from_dict(ModelConfig, meta.get("config"))
-        featurizer = featurizer_from_config(meta.get("featurizer") or {})
-    except ConfigError as e:
-        raise CheckpointError(f"{meta_path}: {e}") from None
-    schema_dict = read_json(path / "schema.json")
-    if not isinstance(schema_dict, dict):
-        raise CheckpointError(f"{path / 'schema.json'}: a group schema must be a JSON object")
-    try:
-        schema = GroupSchema.from_dict(schema_dict, source=str(path / "schema.json"))
-    except DataError as e:
-        raise CheckpointError(str(e)) from None
-    annotators = read_json(path / "annotators.json")
-    if not isinstance(annotators, list) or not all(isinstance(a, str) for a in annotators):
-        raise CheckpointError(f"{path / 'annotators.json'}: must be a JSON list of strings")
-    temperatures = meta.get("temperatures") or {}
-    if not isinstance(temperatures, dict) or not all(
-        isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in temperatures.values()
-    ):
-        raise CheckpointError(f"{meta_path}: temperatures must map group labels to positive numbers")
-    return config, schema, featurizer, tuple(annotators), {k: float(v) for k, v in temperatures.items()}
-
-
-def restore_weights(net: RewardNet, weights: Path) -> None:
-    """Restores saved parameters into ``net``, checking every array's shape first."""
-    import orbax.checkpoint as ocp
-
-    if not weights.is_dir():
-        raise CheckpointError(f"{weights} is missing: the model directory has no weights")
-    target = saved_state(net).to_pure_dict()
-    with ocp.StandardCheckpointer() as ckpt:
-        try:
-            saved = ckpt.metadata(weights)
-        except Exception as e:  # orbax raises several types for unreadable directories
-            raise CheckpointError(f"{weights}: not a readable Orbax checkpoint ({e})") from None
-        saved_tree = getattr(saved, "item_metadata", saved)
-        check_tree_shapes(target, saved_tree, str(weights))
-        try:
-            restored = ckpt.restore(weights, jax.tree.map(abstract_array, target))
-        except Exception as e:
-            raise CheckpointError(f"{weights}: cannot restore weights ({e})") from None
-    nnx.update(net, restored)
-
-
-def check_tree_shapes(expected: Any, saved: Any, where: str) -> None:
-    """Raises CheckpointError naming the first array whose presence or shape differs."""
-    exp = {_path_name(k): v for k, v in jax.tree_util.tree_leaves_with_path(expected)}
-    got = {_path_name(k): v for k, v in jax.tree_util.tree_leaves_with_path(saved)}
-    for key, value in exp.items():
-        if key not in got:
-            raise CheckpointError(
-                f"{where}: tensor {key} (shape {tuple(np.shape(value))}) is missing from the "
-                "checkpoint; was it saved from a different model config?"
-            )
-        shape = tuple(getattr(got[key], "shape", ()))
-        if shape != tuple(np.shape(value)):
-            raise CheckpointError(
-                f"{where}: tensor {key} has shape {shape} in the checkpoint but the model "
-                f"(built from its model.json and schema.json) expects {tuple(np.shape(value))}; "
-                "the schema or config does not match these weights"
-            )
-    extra = sorted(set(got) - set(exp))
-    if extra:
-        raise CheckpointError(f"{where}: unexpected tensor {extra[0]} in the checkpoint")
-
-
-def _path_name(path) -> str:
-    """``backbone/mlp/layers/0/bias`` (list indices and string keys spelled alike)."""
-    parts = []
-    for k in path:
-        for attr in ("key", "idx", "name"):
-            if hasattr(k, attr):
-                parts.append(str(getattr(k, attr)))
-                break
-        else:
-            parts.append(str(k))
-    return "/".join(parts)
-
-
-def abstract_array(x) -> jax.ShapeDtypeStruct:
-    """The shape and dtype of ``x``: Orbax's restore target for it (nothing allocated).
-
-    Restored onto this process's first device, whatever mesh saved it (else Orbax refuses a
-    checkpoint written on another number of devices: "Topology mismatch").
-    """
-    return jax.ShapeDtypeStruct(np.shape(x), jnp.asarray(x).dtype, sharding=jax.sharding.SingleDeviceSharding(jax.devices()[0]))
-
-
 def _as_list(x) -> list[str]:
     return [x] if isinstance(x, str) else list(x)
 
@@ -692,12 +430,21 @@ def _pad_batch(inputs: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray
     return {k: pad_rows(v, size) for k, v in inputs.items()}
 
 
-
-
-
+# Everything the net and the on-disk format define stays importable from here (train/, score/,
+# serve/, cli/, explain and the tests import it so); new code imports it from its own module.
 __all__ = [
+    "FALLBACKS",
+    "MODEL_FORMAT",
+    "MODEL_VERSION",
     "RewardModel",
     "RewardNet",
+    "abstract_array",
     "build_net",
+    "check_tree_shapes",
     "preference_probability",
+    "read_model_metadata",
+    "restore_weights",
+    "saved_state",
+    "store_temperatures",
+    "write_model_metadata",
 ]

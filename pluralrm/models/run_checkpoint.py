@@ -119,13 +119,8 @@ def load_from_run(cls, run_dir: Path, which: str | int = "best"):
     from flax import nnx
 
     from pluralrm.models.artefacts import check_declared_size
-    from pluralrm.models.reward_model import (
-        abstract_array,
-        build_net,
-        check_tree_shapes,
-        read_model_metadata,
-        saved_state,
-    )
+    from pluralrm.models.model_files import abstract_array, check_tree_shapes, read_model_metadata
+    from pluralrm.models.net import build_net, saved_state
 
     config, schema, featurizer, annotators, temperatures = read_model_metadata(run_dir)
     step = select_step(run_dir, which)

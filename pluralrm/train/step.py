@@ -29,7 +29,7 @@ from flax import nnx
 
 from pluralrm import losses
 from pluralrm.models.heads import ValuesHead
-from pluralrm.models.reward_model import RewardNet, preference_probability
+from pluralrm.models.net import RewardNet, preference_probability
 from pluralrm.train.config import LossConfig, OptimizerConfig, ScheduleConfig
 
 NONFINITE_SLOTS = 16  # non-finite steps recorded per read (more are counted, not detailed)

@@ -47,7 +47,8 @@ from flax import nnx
 
 from pluralrm.data.schema import GroupSchema
 from pluralrm.errors import CheckpointError, ConfigError, PluralRMError
-from pluralrm.models.reward_model import RewardModel, write_model_metadata
+from pluralrm.models.model_files import write_model_metadata
+from pluralrm.models.reward_model import RewardModel
 from pluralrm.train import sharding
 from pluralrm.train.batches import BatchStream, encode_comparisons
 from pluralrm.train.checkpoint import RunCheckpoints, abstract_tree, write_json_atomic
