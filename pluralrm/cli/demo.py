@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pluralrm.errors import ConfigError
+
 # The demo's training settings: 256 comparisons a step (the step's cost on CPU is mostly fixed
 # per step, so a larger batch trains more comparisons per second) for the same comparisons seen
 # as 1000 steps of 64. The learning rate was retuned for it (0.01, 0.02, 0.03 tried; 0.02 keeps
@@ -73,8 +75,13 @@ def run(args: argparse.Namespace) -> int:
         )
         console.print(f"[bold]{head}[/bold] → {run_dir}")
         _, result = fit(config, train, test, resume=run_dir.exists())
+        if not result.eval_metrics:
+            raise ConfigError(f"{run_dir} holds a finished run without held-out metrics: pass --force to train again")
         results[head] = {g["group"]: g for g in result.eval_metrics[-1]["groups"]}
-        console.print(f"  {result.throughput:,.0f} comparisons/s, {result.compilations} compilation(s)")
+        if result.stopped_by and result.stopped_by.startswith("already finished"):
+            console.print(f"  {result.stopped_by}: its held-out metrics are reused (--force trains again)")
+        else:
+            console.print(f"  {result.throughput:,.0f} comparisons/s, {result.compilations} compilation(s)")
 
     console.rule("[bold]4/4 Held-out accuracy per group vs the simulator's Bayes accuracy")
     truth = society.truth

@@ -226,6 +226,10 @@ def _train_loop(config, model, train, eval_data, run_dir, mesh, checkpoints, met
         meta = items["meta"]
         if step >= total_steps:
             result.steps, result.stopped_by = step, f"already finished at step {step}"
+            summary = run_dir / "summary.json"  # the finished run's held-out metrics, as it left them
+            final = json.loads(summary.read_text()).get("final_eval") if summary.is_file() else None
+            if final:
+                result.eval_metrics.append(final)
             print(f"{run_dir}: already finished at step {step} (train.steps={config.train.steps}); "
                   "nothing to do (to train longer: --resume RUN_DIR --set train.steps=N)", file=sys.stderr)
             return model, result
