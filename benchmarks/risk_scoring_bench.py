@@ -50,15 +50,19 @@ def main(argv=None) -> int:
     import jax
     from flax import nnx
 
-    from pluralrm.models.reward_model import _pad_batch
+    from pluralrm.models.compiled import pad_batch
+    from pluralrm.models.net import RewardNet
 
     state = nnx.state(model.net)
     n = min(args.rows, model.batch_size)
-    inputs = _pad_batch(model.featurizer(prompts[:n], responses[:n]), n)
+    inputs = pad_batch(model.featurizer(prompts[:n], responses[:n]), n)
     gids = model.encode_groups("country=NG", n)
     alpha = np.float32(0.1)
-    calls["jitted mean"] = lambda: jax.block_until_ready(model._fn("rewards")(state, inputs, gids))
-    calls["jitted risk"] = lambda: jax.block_until_ready(model._fn("reward_quantiles")(state, inputs, gids, alpha))
+    # the model's own compiled functions: RewardModel.jitted keys them by the RewardNet method's name
+    mean_fn = model.jitted("rewards", RewardNet.rewards)
+    risk_fn = model.jitted("reward_quantiles", RewardNet.reward_quantiles)
+    calls["jitted mean"] = lambda: jax.block_until_ready(mean_fn(state, inputs, gids))
+    calls["jitted risk"] = lambda: jax.block_until_ready(risk_fn(state, inputs, gids, alpha))
     for fn in calls.values():
         fn()  # compile
     times = {k: [] for k in calls}

@@ -160,7 +160,7 @@ def group_costs(args, tmp: Path) -> list[dict]:
         model.score_all_groups(prompts, responses)  # compile
         best = float("inf")
         for _ in range(3):
-            model.featurizer._cache.cache_clear()
+            model.featurizer.clear_cache()
             start = time.perf_counter()
             model.score_all_groups(prompts, responses)
             best = min(best, time.perf_counter() - start)

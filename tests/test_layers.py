@@ -169,3 +169,60 @@ def test_the_check_sees_a_back_edge(tmp_path, line):
             test_no_import_points_to_a_higher_layer()
     finally:
         fake.unlink()
+
+
+# ---------------------------------------------------------------- private names stay private
+ROOT = PACKAGE.parent
+SOURCE_DIRS = ("pluralrm", "benchmarks", "experiments")
+
+
+def is_private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def source_files() -> list[Path]:
+    """The .py files of pluralrm/, benchmarks/ and experiments/ (virtual environments left out)."""
+    return [f for d in SOURCE_DIRS for f in sorted((ROOT / d).rglob("*.py"))
+            if not any(p.startswith(".venv") or p == "__pycache__" for p in f.relative_to(ROOT).parts)]
+
+
+def private_imports(file: Path) -> list[str]:
+    """Each place ``file`` takes a private name (``_name``) of another module: ``from a.b import
+    _c`` (relative imports too), or ``m._c`` where ``m`` was bound to a module by an import."""
+    tree = ast.parse(file.read_text(encoding="utf-8"))
+    found, modules = [], set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+            source = "." * node.level + (node.module or "")
+            for alias in node.names:
+                if is_private(alias.name):
+                    found.append(f"line {node.lineno}: from {source} import {alias.name}")
+                elif is_module(f"{node.module}.{alias.name}"):
+                    modules.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Import):
+            modules |= {a.asname or a.name.partition(".")[0] for a in node.names}
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and is_private(node.attr) and isinstance(node.value, ast.Name)
+                and node.value.id in modules):
+            found.append(f"line {node.lineno}: {node.value.id}.{node.attr}")
+    return found
+
+
+def test_no_module_takes_another_modules_private_names():
+    """STYLE.md habit 12: a module uses another's public names only (make the name public, with
+    a docstring, or use the public API that wraps it)."""
+    found = [f"{f.relative_to(ROOT)} {where}" for f in source_files() for where in private_imports(f)]
+    assert not found, "private names taken from another module:\n" + "\n".join(found)
+
+
+def test_the_private_name_check_sees_both_forms(tmp_path):
+    """Guards the check against vacuity: each form is caught, public names and __future__ are not."""
+    probe = tmp_path / "probe.py"
+    probe.write_text("from __future__ import annotations\nimport numpy as np\n"
+                     "from pluralrm.models import compiled\nfrom pluralrm.models.compiled import pad_batch\n"
+                     "from pluralrm.models.reward_model import _pad_batch\nfrom . import _sibling\n"
+                     "x = np._private, compiled._hidden, np.__version__, pad_batch\n")
+    assert private_imports(probe) == [
+        "line 5: from pluralrm.models.reward_model import _pad_batch", "line 6: from . import _sibling",
+        "line 7: np._private", "line 7: compiled._hidden",
+    ]

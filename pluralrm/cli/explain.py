@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import argparse
 
+from pluralrm.cli.model_options import add_checkpoint_arguments, add_group_arguments
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", required=True, metavar="RUN",
-                   help="a run directory of `pluralrm train` or a saved model directory (values head)")
-    p.add_argument("--step", default="best", help="checkpoint of a run: best (default), latest or a step number")
+    add_checkpoint_arguments(p, " (values head)")
     p.add_argument("--prompt", required=True, help="the prompt both answers reply to")
     p.add_argument("--a", required=True, help="answer a")
     p.add_argument("--b", required=True, help="answer b")
-    which = p.add_mutually_exclusive_group()
-    which.add_argument("--groups", action="append", default=[], metavar="SPEC",
-                       help="a group to explain, e.g. country=NG or country=NG,language=yo (repeatable)")
-    which.add_argument("--all-groups", action="store_true", help="explain every group of the model's schema")
+    add_group_arguments(p, "a group to explain, e.g. country=NG or country=NG,language=yo (repeatable)",
+                        "explain every group of the model's schema", metavar="SPEC")
     p.add_argument("--fallback", default="pooled", choices=("pooled", "error", "nearest"),
                    help="what an unknown group value falls back to (default: the shared weights, with a warning)")
     p.add_argument("--json", action="store_true", help="print the explanation as JSON instead of a table")

@@ -12,20 +12,17 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pluralrm.cli.model_options import add_checkpoint_arguments, add_group_arguments
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from pluralrm.score.rules import RULES
 
-    p.add_argument("--checkpoint", required=True, metavar="RUN",
-                   help="a run directory of `pluralrm train` or a saved model directory")
-    p.add_argument("--step", default="best", help="with a run directory: best (default), latest or a step number")
+    add_checkpoint_arguments(p)
     p.add_argument("--input", required=True, help="candidates: .jsonl, .csv or .parquet with prompt and response")
     p.add_argument("--output", required=True, help="scores: .parquet, .jsonl or .csv (written atomically)")
-    who = p.add_mutually_exclusive_group()
-    who.add_argument("--groups", action="append", metavar="ATTR=VALUE[,ATTR=VALUE]",
-                     help="score for this group (repeat for several groups); default: each row's own group "
-                          "columns, or the shared reward")
-    who.add_argument("--all-groups", action="store_true", help="score under every group the model knows")
+    add_group_arguments(p, "score for this group (repeat for several groups); default: each row's own group "
+                           "columns, or the shared reward", "score under every group the model knows")
     p.add_argument("--aggregate", choices=list(RULES),
                    help="aggregate over the groups and mark the best candidate of each prompt: "
                    + "; ".join(f"{r.name}: {r.meaning}" for r in RULES.values()))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from pluralrm.cli.model_options import add_checkpoint_arguments
+
 EPILOG = """\
 routes (JSON in, JSON out; full reference with every field, limit and error: docs/http_api.md):
   POST /score        {"prompts": [...], "responses": [...], "groups": "country=NG"}  ->  {"scores": [...]}
@@ -41,9 +43,7 @@ malformed field (named), 503 while shutting down.
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = EPILOG
-    p.add_argument("--checkpoint", required=True, metavar="RUN",
-                   help="a run directory of `pluralrm train` or a saved model directory")
-    p.add_argument("--step", default="best", help="with a run directory: best (default), latest or a step number")
+    add_checkpoint_arguments(p)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; any other address needs "
                         "--api-key-file or --insecure)")

@@ -72,6 +72,11 @@ class EmbeddingTable:
             rows[i] = index
         return {"embedding": self._vectors[rows]}
 
+    def vectors_by_key(self) -> dict[str, np.ndarray]:
+        """Every stored embedding, ``{key: float32 [E]}`` (keys as :func:`pair_key` makes them):
+        what an in-memory cache starts from when it reads a table back."""
+        return {k: self._vectors[i] for k, i in self._keys.items()}
+
     def to_config(self) -> dict[str, Any]:
         return {"type": "embedding_table", "path": str(Path(self.path).absolute())}
 

@@ -122,6 +122,11 @@ class HashingFeaturizer:
         longest = max((len(r) for r in rows), default=1)
         return {"ids": pad_rows(rows, bucket_length(max(longest, 1), self.buckets))}
 
+    def clear_cache(self) -> None:
+        """Forgets the memoised n-gram ids of every text, so the next call featurises from
+        scratch (what a benchmark of featurisation times)."""
+        self._cache.cache_clear()
+
     def to_config(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("_cache", None)

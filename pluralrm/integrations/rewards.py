@@ -27,10 +27,8 @@ import numpy as np
 
 from pluralrm.data.schema import UNKNOWN
 from pluralrm.errors import ConfigError, DataError
-from pluralrm.models.reward_model import FALLBACKS
-from pluralrm.score.normalize import NORMALIZATIONS
 from pluralrm.score.rules import RULES, aggregate
-from pluralrm.score.table import population_weights
+from pluralrm.score.table import check_score_options, rule_weights
 
 ALL = "all"
 
@@ -50,12 +48,7 @@ class RewardSpec:
     def __post_init__(self) -> None:
         if self.aggregate not in RULES:
             raise ConfigError(f"aggregate must be one of {list(RULES)}, got {self.aggregate!r}")
-        if self.normalize not in NORMALIZATIONS:
-            raise ConfigError(f"normalize must be one of {list(NORMALIZATIONS)}, got {self.normalize!r}")
-        if self.fallback not in FALLBACKS:
-            raise ConfigError(f"fallback must be one of {list(FALLBACKS)}, got {self.fallback!r}")
-        if isinstance(self.weights, str) and self.weights != "population":
-            raise ConfigError(f"weights must be 'population' or one number per group, got {self.weights!r}")
+        check_score_options(self.fallback, self.normalize, self.weights)
         if self.weights is not None and not isinstance(self.weights, str):
             object.__setattr__(self, "weights", tuple(float(w) for w in self.weights))
         unknown = set(self.params) - {"q", "temperature"}
@@ -128,9 +121,7 @@ def resolve_rows(model: Any, specs: Sequence[Any], fallback: str) -> tuple[list[
 
 def aggregate_groups(table: np.ndarray, spec: RewardSpec, schema: Any, sets: Sequence[str]) -> np.ndarray:
     """``[N, G]`` rewards under every group → ``[N]`` by ``spec``'s rule (``sets``: one label per row)."""
-    weights: Any = spec.weights
-    if weights == "population" or (weights is None and spec.aggregate == "weighted"):
-        weights = population_weights(schema)
+    weights = rule_weights(schema, spec.aggregate, spec.weights)
     return aggregate(table, spec.aggregate, weights, sets=list(sets), normalize=spec.normalize, **dict(spec.params))
 
 

@@ -29,6 +29,12 @@ def pad_rows(x: np.ndarray, size: int) -> np.ndarray:
     return np.concatenate([x, np.zeros((size - len(x),) + x.shape[1:], x.dtype)])
 
 
+def pad_batch(inputs: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
+    """Every array of a featurised batch (``{name: [N, ...]}``) with zero rows appended up to
+    ``size`` rows (:func:`pad_rows`), so batches of any N reuse the compiled shape of ``size``."""
+    return {k: pad_rows(v, size) for k, v in inputs.items()}
+
+
 def jit_over_state(module: nnx.Module, fn: Callable[..., Any]) -> Callable[..., Any]:
     """``jax.jit`` of ``(state, *args) -> fn(module rebuilt from state, *args)``.
 

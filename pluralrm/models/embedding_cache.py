@@ -24,7 +24,7 @@ from flax import nnx
 
 from pluralrm.data.embeddings import EmbeddingTable, pair_key
 from pluralrm.data.featurize import Featurizer, register_featurizer
-from pluralrm.models.compiled import jit_over_state, pad_rows
+from pluralrm.models.compiled import jit_over_state, pad_batch
 
 
 def _embed_fn(backbone: nnx.Module) -> Callable[[dict], np.ndarray]:
@@ -48,7 +48,7 @@ def embed_pairs(
         stop = min(start + batch_size, len(prompts))
         inputs = featurizer(list(prompts[start:stop]), list(responses[start:stop]))
         # one compiled shape per length bucket, not per batch size
-        inputs = {k: pad_rows(v, batch_size) for k, v in inputs.items()}
+        inputs = pad_batch(inputs, batch_size)
         out.append(embed(inputs)[: stop - start])
         if progress is not None:
             progress(stop, len(prompts))
@@ -123,7 +123,7 @@ class EncoderEmbeddings:
         if file is None or not file.is_file():
             return {}
         table = EmbeddingTable(str(file))
-        return {k: table._vectors[i] for k, i in table._keys.items()}
+        return table.vectors_by_key()
 
     def __call__(self, prompts: Sequence[str], responses: Sequence[str]) -> dict[str, np.ndarray]:
         backbone, featurizer, memo = self._encoder()

@@ -30,7 +30,7 @@ from pluralrm.data.packing import packed_inputs, packed_pair_inputs
 from pluralrm.data.schema import GroupSchema
 from pluralrm.errors import CheckpointError, ConfigError, DataError
 from pluralrm.models.artefacts import check_declared_size
-from pluralrm.models.compiled import jit_over_state, pad_rows, padded_size
+from pluralrm.models.compiled import jit_over_state, pad_batch, pad_rows, padded_size
 from pluralrm.models.config import ModelConfig
 from pluralrm.models.head_registry import distribution_head_types
 from pluralrm.models.model_files import MODEL_FORMAT as MODEL_FORMAT
@@ -357,7 +357,7 @@ class RewardModel:
             if self._packs():
                 inputs = packed_inputs(self.featurizer, prompts[start:stop], responses[start:stop], pad_to=padded)
             else:
-                inputs = _pad_batch(self.featurizer(prompts[start:stop], responses[start:stop]), padded)
+                inputs = pad_batch(self.featurizer(prompts[start:stop], responses[start:stop]), padded)
             args = [inputs]
             if group_ids is not None:
                 args.append(pad_rows(group_ids[start:stop], padded))
@@ -378,7 +378,7 @@ class RewardModel:
                 inputs = packed_pair_inputs(self.featurizer, prompts[start:stop], a[start:stop], b[start:stop],
                                             pad_to=padded)
             else:
-                inputs = _pad_batch(
+                inputs = pad_batch(
                     pair_inputs(self.featurizer, prompts[start:stop], a[start:stop], b[start:stop]),
                     padded,
                 )
@@ -424,10 +424,6 @@ def _check_lengths(**columns: Sequence[Any]) -> None:
     lengths = {k: len(v) for k, v in columns.items()}
     if len(set(lengths.values())) > 1:
         raise DataError(f"inputs differ in length: {lengths}")
-
-
-def _pad_batch(inputs: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
-    return {k: pad_rows(v, size) for k, v in inputs.items()}
 
 
 # Everything the net and the on-disk format define stays importable from here (train/, score/,

@@ -29,13 +29,12 @@ import numpy as np
 
 from pluralrm.data.schema import parse_group_spec
 from pluralrm.errors import ConfigError, DataError
-from pluralrm.models.reward_model import FALLBACKS
 from pluralrm.score.best_of_n import select
 from pluralrm.score.candidates import CandidateChunk, CandidateReader
-from pluralrm.score.normalize import NORMALIZATIONS, GroupStats, StatsAccumulator
+from pluralrm.score.normalize import GroupStats, StatsAccumulator
 from pluralrm.score.output import AtomicTableWriter
 from pluralrm.score.rules import get_rule, resolve_params
-from pluralrm.score.table import group_scores, population_weights, spec_label
+from pluralrm.score.table import check_score_options, group_scores, rule_weights, spec_label
 
 
 @dataclass(frozen=True)
@@ -84,12 +83,7 @@ class ScoreFileConfig:
                 raise ConfigError("an aggregation rule needs the groups to aggregate over: --all-groups or --groups")
         elif self.params or self.weights is not None or self.normalize != "none":
             raise ConfigError("weights, normalisation and rule parameters apply to an aggregation rule (--aggregate)")
-        if self.normalize not in NORMALIZATIONS:
-            raise ConfigError(f"normalize must be one of {list(NORMALIZATIONS)}, got {self.normalize!r}")
-        if self.fallback not in FALLBACKS:
-            raise ConfigError(f"fallback must be one of {list(FALLBACKS)}, got {self.fallback!r}")
-        if isinstance(self.weights, str) and self.weights != "population":
-            raise ConfigError(f"weights must be 'population' or numbers, got {self.weights!r}")
+        check_score_options(self.fallback, self.normalize, self.weights)
         if self.max_set_size < 1:
             raise ConfigError("max_set_size must be >= 1")
 
@@ -247,9 +241,7 @@ def _select_runs(table, labels, keys, config: ScoreFileConfig, weights, stats) -
 def _weights(model, config: ScoreFileConfig, specs) -> np.ndarray | None:
     if config.aggregate is None:
         return None
-    if config.weights == "population" or (config.weights is None and config.aggregate == "weighted"):
-        return population_weights(model.schema, specs or None)
-    return None if config.weights is None else np.asarray(config.weights, dtype=np.float64)
+    return rule_weights(model.schema, config.aggregate, config.weights, specs or None)
 
 
 def _reference_stats(model, path, config: ScoreFileConfig) -> GroupStats:

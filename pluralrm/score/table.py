@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 
 from pluralrm.data.schema import GroupSchema, parse_group_spec
-from pluralrm.errors import DataError
+from pluralrm.errors import ConfigError, DataError
+from pluralrm.models.reward_model import FALLBACKS
+from pluralrm.score.normalize import NORMALIZATIONS
 
 GroupSpec = str | Mapping[str, str]
 
@@ -111,4 +113,43 @@ def population_weights(schema: GroupSchema, groups: Sequence[GroupSpec] | None =
     return w / w.sum()
 
 
-__all__ = ["GroupSpec", "group_scores", "is_single_spec", "population_weights", "spec_label"]
+def check_score_options(fallback: str, normalize: str = "none", weights: Any = None) -> None:
+    """Fails early on scoring options a caller got wrong, before any model call: the unseen-group
+    policy ``fallback`` (:data:`~pluralrm.models.reward_model.FALLBACKS`), the per-group
+    normalisation (:data:`~pluralrm.score.normalize.NORMALIZATIONS`) and rule ``weights``
+    (``"population"``, numbers, or None).
+
+    Raises:
+      ConfigError: naming the option, the value given and the values allowed.
+    """
+    if normalize not in NORMALIZATIONS:
+        raise ConfigError(f"normalize must be one of {list(NORMALIZATIONS)}, got {normalize!r}")
+    if fallback not in FALLBACKS:
+        raise ConfigError(f"fallback must be one of {list(FALLBACKS)}, got {fallback!r}")
+    if isinstance(weights, str) and weights != "population":
+        raise ConfigError(f"weights must be 'population' or one number per group, got {weights!r}")
+
+
+def rule_weights(
+    schema: GroupSchema, rule: str, weights: str | Sequence[float] | None, groups: Sequence[GroupSpec] | None = None
+) -> np.ndarray | None:
+    """The group weights an aggregation rule gets from a caller's ``weights`` option.
+
+    Args:
+      schema: the model's GroupSchema.
+      rule: the rule's name (:data:`pluralrm.score.rules.RULES`); ``weighted`` defaults to the
+        population shares, since a weighted mean without weights has nothing to weigh by.
+      weights: ``"population"`` (:func:`population_weights` of ``groups``), numbers (one per
+        group, ``[K]``), or None (the rule's own default).
+      groups: the specs being aggregated over; None = every group of the schema.
+
+    Returns:
+      ``[K]`` float64 weights, or None.
+    """
+    if weights == "population" or (weights is None and rule == "weighted"):
+        return population_weights(schema, groups)
+    return None if weights is None else np.asarray(weights, dtype=np.float64)
+
+
+__all__ = ["GroupSpec", "check_score_options", "group_scores", "is_single_spec", "population_weights",
+           "rule_weights", "spec_label"]

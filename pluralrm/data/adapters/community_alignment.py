@@ -35,6 +35,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from pluralrm.data.adapters.group_fields import group_fields
 from pluralrm.data.badrows import DataWarning
 from pluralrm.data.dialogue import render_messages
 from pluralrm.data.readers import RawTable, read_source
@@ -79,7 +80,7 @@ def community_alignment(
 
     if on_bad_row not in ("error", "skip"):
         raise ConfigError(f"on_bad_row must be 'error' or 'skip', got {on_bad_row!r}")
-    fields = _group_fields(groups)
+    fields = group_fields(groups, CA_GROUPS, "Community Alignment")
     raw = read_source(source, format=format)
     t = raw.table
     if t.num_rows == 0:
@@ -184,18 +185,6 @@ def _text(value: Any) -> str:
 
 def _is_true(value: Any) -> bool:
     return value is True or str(value).strip().lower() in ("true", "1")
-
-
-def _group_fields(groups: Sequence[str] | Mapping[str, str] | None) -> dict[str, str]:
-    if groups is None:
-        return dict(CA_GROUPS)
-    if isinstance(groups, Mapping):
-        return dict(groups)
-    unknown = [g for g in groups if g not in CA_GROUPS]
-    if unknown:
-        raise ConfigError(f"unknown Community Alignment group attribute {unknown[0]!r}: use one of "
-                          f"{list(CA_GROUPS)} or pass a mapping {{name: field}}")
-    return {g: CA_GROUPS[g] for g in groups}
 
 
 __all__ = ["CA_GROUPS", "community_alignment", "pair_item_id"]

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from pluralrm.data.adapters.group_fields import group_fields
 from pluralrm.data.badrows import DataWarning, RowProblem
 from pluralrm.data.convert import columns_to_dataset, pair_columns, rating_pairs, validated_ratings
 from pluralrm.data.dialogue import render_messages
@@ -120,15 +121,7 @@ def _group_fields(survey: Any, groups: Sequence[str] | Mapping[str, str] | None)
         if groups:
             raise ConfigError("PRISM group attributes come from the survey: pass survey=")
         return {}
-    if groups is None:
-        return dict(PRISM_GROUPS)
-    if isinstance(groups, Mapping):
-        return dict(groups)
-    unknown = [g for g in groups if g not in PRISM_GROUPS]
-    if unknown:
-        raise ConfigError(f"unknown PRISM group attribute {unknown[0]!r}: use one of {list(PRISM_GROUPS)} "
-                          "or pass a mapping {name: survey_field}")
-    return {g: PRISM_GROUPS[g] for g in groups}
+    return group_fields(groups, PRISM_GROUPS, "PRISM", "survey_field")
 
 
 def _join_survey(raw: RawTable, survey: Any, fields: dict[str, str]) -> RawTable:

@@ -26,12 +26,12 @@ from pluralrm.models.transformer.layers import (
     attention,
     dense,
     embedding,
-    positions_from_mask,
     rms_norm,
     run_layers,
     segment_attention,
 )
 from pluralrm.models.transformer.layout import IDENTITY, TRANSPOSE, Layout, Row, config_int, config_value, expand
+from pluralrm.models.transformer.masks import attention_inputs
 
 ROPE_TYPES = ("default", "linear", "llama3")
 
@@ -283,14 +283,7 @@ class DecoderModel(nnx.Module):
         Packed rows pass ``segment_ids`` and per-segment ``positions`` (causal attention within
         each segment, rotary angles at the unpacked positions).
         """
-        b, l = input_ids.shape
-        if segment_ids is not None:
-            pos = positions if positions is not None else positions_from_mask(attention_mask)
-            h = run_layers(self.layers, self.embed(input_ids), segment_ids, pos, remat=self.remat)
-            return self.norm(h)
-        positions = positions_from_mask(attention_mask)
-        causal = jnp.tril(jnp.ones((l, l), dtype=bool))
-        mask = causal[None] & (attention_mask > 0)[:, None, :]
+        mask, positions = attention_inputs(attention_mask, segment_ids, positions, causal=True)
         h = run_layers(self.layers, self.embed(input_ids), mask, positions, remat=self.remat)
         return self.norm(h)
 

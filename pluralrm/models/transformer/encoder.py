@@ -24,11 +24,11 @@ from pluralrm.models.transformer.layers import (
     dense,
     embedding,
     layer_norm,
-    positions_from_mask,
     run_layers,
     segment_attention,
 )
 from pluralrm.models.transformer.layout import IDENTITY, TRANSPOSE, Layout, config_int, config_value, expand
+from pluralrm.models.transformer.masks import attention_inputs
 
 ROBERTA_TYPES = ("roberta", "xlm-roberta")
 
@@ -167,13 +167,8 @@ class EncoderModel(nnx.Module):
         """
         if token_type_ids is None or self.config.type_vocab_size <= 1:
             token_type_ids = jnp.zeros_like(input_ids)
-        if positions is None:
-            positions = positions_from_mask(attention_mask)
+        mask, positions = attention_inputs(attention_mask, segment_ids, positions, causal=False)
         h = self.embeddings(input_ids, token_type_ids, positions + self.config.position_offset)
-        if segment_ids is not None:
-            return run_layers(self.layers, h, segment_ids, remat=self.remat)
-        b, l = input_ids.shape
-        mask = jnp.broadcast_to((attention_mask > 0)[:, None, :], (b, l, l))
         return run_layers(self.layers, h, mask, remat=self.remat)
 
 
