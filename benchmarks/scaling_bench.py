@@ -201,23 +201,28 @@ def child_simulate(n: int, out: str) -> dict:
     return {"seconds": time.perf_counter() - start, "peak_mib": peak_mib()}
 
 
-def child_train(path: str, steps: int, devices_note: str = "") -> dict:
+def child_train(path: str, steps: int, batch: int = 64) -> dict:
+    """A ``fit`` of ``steps`` steps of ``batch`` comparisons on the saved society at ``path``,
+    as ``pluralrm train`` runs it: RSS before, after loading and at the end, peak RSS (all pages
+    and anonymous only), the steady rate and the wall time of the whole run (load + train)."""
     from pluralrm.train import fit, load_config
     from pluralrm.train.data import prepare_data
 
     anon = AnonPeak()
     start = time.perf_counter()
-    config = load_config(None, base_sets(steps, 64, str(Path(path).parent / "run"), HASHING + [
+    config = load_config(None, base_sets(steps, batch, str(Path(path).parent / "run"), HASHING + [
         f"data.path={path}", "data.test_size=0.0", "model.head.type=conditioned"]))
     base = rss_mib()
     data = prepare_data(config.data, cache_dir=Path(path).parent / "run-data")  # as `pluralrm train` does
     loaded, load_seconds = rss_mib(), time.perf_counter() - start
     clock = StepClock()
     fit(config, data.train, None, transform_batch=clock)
-    rate, seconds, _ = steady_rate(clock.to_dict(64), min(5, steps - 2))
-    return {"rows": len(data.train), "rss_start_mib": base, "rss_loaded_mib": loaded, "load_seconds": load_seconds,
+    rate, seconds, _ = steady_rate(clock.to_dict(batch), min(5, steps - 2))
+    return {"rows": len(data.train), "steps": steps, "batch": batch, "epochs": steps * batch / len(data.train),
+            "rss_start_mib": base, "rss_loaded_mib": loaded, "load_seconds": load_seconds,
             "rss_end_mib": rss_mib(), "peak_mib": peak_mib(), "peak_anon_mib": anon.peak,
-            "rss_file_end_mib": _status_mib("RssFile"), "cmp_per_s": rate}
+            "rss_file_end_mib": _status_mib("RssFile"), "cmp_per_s": rate,
+            "wall_seconds": time.perf_counter() - start}
 
 
 def run_child(args_list: list[str], env: dict | None = None, limit_mib: float = 16 * 1024) -> dict:
@@ -251,7 +256,9 @@ def memory(args, tmp: Path) -> list[dict]:
         sim = run_child(["--child", "simulate", str(n), str(directory)])
         row = {"comparisons": n, "simulate": sim}
         if "error" not in sim:
-            row["train"] = run_child(["--child", "train", str(directory / "data.parquet"), str(args.memory_steps)])
+            steps = -(-n * args.memory_epochs // args.memory_batch) if args.memory_epochs else args.memory_steps
+            row["train"] = run_child(["--child", "train", str(directory / "data.parquet"), str(steps),
+                                      str(args.memory_batch)])
         rows.append(row)
         print(f"  N={n:>10,}: {json.dumps(row)}", flush=True)
         for f in directory.glob("*"):
@@ -319,7 +326,7 @@ def plot(results: dict, out: Path, tag: str) -> None:
             fig, ax = plt.subplots(figsize=(6, 4))
             x = np.arange(len(ok))
             ax.bar(x - 0.2, [r["train"]["rss_loaded_mib"] for r in ok], 0.4, label="RSS after loading")
-            ax.bar(x + 0.2, [r["train"]["peak_mib"] for r in ok], 0.4, label="peak RSS (50 steps)")
+            ax.bar(x + 0.2, [r["train"]["peak_mib"] for r in ok], 0.4, label="peak RSS (whole run)")
             ax.set_xticks(x, [f"{r['comparisons']:,}" for r in ok])
             ax.set(xlabel="comparisons", ylabel="MiB", title="training memory vs dataset size")
             ax.legend()
@@ -334,6 +341,9 @@ def main() -> None:
     parser.add_argument("--sections", default="throughput,groups,memory,devices")
     parser.add_argument("--memory-sizes", default="1000000,10000000")
     parser.add_argument("--memory-steps", type=int, default=50)
+    parser.add_argument("--memory-batch", type=int, default=64, help="comparisons per step in the memory runs")
+    parser.add_argument("--memory-epochs", type=int, default=0,
+                        help="train this many whole epochs of each size instead of --memory-steps steps")
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -342,7 +352,7 @@ def main() -> None:
         if kind == "simulate":
             result = child_simulate(int(rest[0]), rest[1])
         elif kind == "train":
-            result = child_train(rest[0], int(rest[1]))
+            result = child_train(rest[0], int(rest[1]), int(rest[2]))
         else:
             result = child_devices(int(rest[0]), int(rest[1]))
         print(json.dumps(result))
