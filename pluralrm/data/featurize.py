@@ -13,10 +13,11 @@ checkpoint and ``featurizer_from_config`` rebuilds the same featurizer at scorin
 from __future__ import annotations
 
 import importlib
+import threading
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -104,6 +105,7 @@ class HashingFeaturizer:
     buckets: tuple[int, ...] = DEFAULT_BUCKETS
     include_prompt: bool = True
     _memo: OrderedDict = field(init=False, repr=False, compare=False)
+    _memo_lock: threading.Lock = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.num_buckets < 2:
@@ -117,6 +119,7 @@ class HashingFeaturizer:
             buckets = buckets + (self.max_length,)
         object.__setattr__(self, "buckets", buckets)
         object.__setattr__(self, "_memo", OrderedDict())
+        object.__setattr__(self, "_memo_lock", threading.Lock())  # the server featurizes from threads
 
     def __call__(self, prompts: Sequence[str], responses: Sequence[str]) -> dict[str, np.ndarray]:
         if len(prompts) != len(responses):
@@ -149,8 +152,7 @@ class HashingFeaturizer:
         self._memo.clear()
 
     def to_config(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("_memo", None)
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.init}  # not the memo
         return {"type": "hashing", **d}
 
     def text_ids(self, texts: Sequence[str], seed: int) -> list[np.ndarray]:
@@ -166,12 +168,14 @@ class HashingFeaturizer:
             else:
                 out[i] = ids
         if missing:
-            for text, ids in zip(missing, self._hash_texts(list(missing), seed)):
-                for i in missing[text]:
-                    out[i] = ids
-                memo[(text, seed)] = ids
-            while len(memo) > self.CACHE_TEXTS:
-                memo.popitem(last=False)
+            hashed = self._hash_texts(list(missing), seed)
+            with self._memo_lock:
+                for text, ids in zip(missing, hashed):
+                    for i in missing[text]:
+                        out[i] = ids
+                    memo[(text, seed)] = ids
+                while len(memo) > self.CACHE_TEXTS:
+                    memo.popitem(last=False)
         return out  # type: ignore[return-value]
 
     def _hash_texts(self, texts: list[str], seed: int) -> list[np.ndarray]:
