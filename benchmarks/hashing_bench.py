@@ -1,7 +1,7 @@
 """The demo's training (hashing backbone) old vs new in one run, and where its step time goes.
 
     python benchmarks/hashing_bench.py [--old 9752700] [--rounds 2] [--steps 300]
-                                       [--sections throughput,profile] [--out benchmarks/results]
+                                       [--sections throughput,featurize,profile] [--out benchmarks/results]
 
 ``--old`` is checked out with ``git worktree add`` into a temporary directory and imported in
 subprocesses through ``PYTHONPATH``; this tree runs the same child code the same way, so both
@@ -17,12 +17,19 @@ the shared machine falls on both alike.
    of step ``skip`` to the return of ``fit`` (so it is right whether or not the loop syncs each
    step, and includes the final checkpoint), the whole ``fit`` in seconds (compilation and
    encoding included) and ``encode_comparisons`` seconds.
-2. ``profile``: for old and new at their demo defaults, a ``jax.profiler`` trace of 10 steps
+2. ``featurize``: the hashing featurizer alone (old vs new, interleaved) on batches of
+   ``--featurize-batch`` random comparisons of a 200,000-comparison simulated society (saved once
+   to Parquet by this tree; each child reads it with pyarrow and featurizes
+   ``(prompt, chosen)`` and ``(prompt, rejected)`` as ``pair_inputs`` does), a fresh featurizer
+   per batch so every text is hashed: what a large corpus of mostly distinct texts costs per
+   batch. Reported: pairs/s over ``--featurize-batches`` batches.
+3. ``profile``: for old and new at their demo defaults, a ``jax.profiler`` trace of 10 steps
    (after 20 warm-up steps): XLA's time per fused op, summed over the trace and divided by the
    steps traced, with the op's source (``op_name`` from the HLO), and a cProfile of the whole
    ``fit``: the top functions by cumulative time.
 
-The JSON written to ``--out/hashing_bench.json`` records the git commit and whether the tree
+The JSON written to ``--out/hashing_bench.json`` (``hashing_bench_<sections>.json`` when only some
+sections run, so a partial run does not overwrite a whole one) records the git commit and whether the tree
 was dirty, the old commit, the machine and load before and after.
 """
 from __future__ import annotations
@@ -87,6 +94,26 @@ def child_throughput(steps: int, batch: int, lr: float, skip: int) -> dict:
     return {"package": pluralrm.__file__, "batch": batch, "lr": lr, "steps": steps,
             "cmp_per_s": (steps - skip) * batch / (end - stamps[skip]), "fit_seconds": end - start,
             "encode_seconds": sum(encode_seconds)}
+
+
+def child_featurize(path: str, batch: int, batches: int) -> dict:
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    import pluralrm
+    from pluralrm.data.featurize import HashingFeaturizer
+
+    table = pq.read_table(path, columns=["prompt", "chosen", "rejected"])
+    rng = np.random.default_rng(0)
+    seconds = 0.0
+    for _ in range(batches):
+        rows = table.take(rng.choice(len(table), batch, replace=False))
+        prompts, chosen, rejected = (rows.column(c).to_pylist() for c in ("prompt", "chosen", "rejected"))
+        featurizer = HashingFeaturizer()  # nothing memoised: every text hashed
+        start = time.perf_counter()
+        featurizer(prompts * 2, chosen + rejected)
+        seconds += time.perf_counter() - start
+    return {"package": pluralrm.__file__, "batch": batch, "batches": batches, "pairs_per_s": batch * batches / seconds}
 
 
 def child_profile(batch: int, lr: float, warm: int, traced: int, out_dir: str) -> dict:
@@ -197,7 +224,9 @@ def main() -> None:
     parser.add_argument("--old-tree", default="/tmp/pluralrm-old", help="where its worktree goes")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--steps", type=int, default=300, help="steps at batch 64 (others: same comparisons)")
-    parser.add_argument("--sections", default="throughput,profile")
+    parser.add_argument("--sections", default="throughput,featurize,profile")
+    parser.add_argument("--featurize-batch", type=int, default=4096)
+    parser.add_argument("--featurize-batches", type=int, default=5)
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -205,6 +234,8 @@ def main() -> None:
         kind, *rest = args.child
         if kind == "throughput":
             result = child_throughput(int(rest[0]), int(rest[1]), float(rest[2]), int(rest[3]))
+        elif kind == "featurize":
+            result = child_featurize(rest[0], int(rest[1]), int(rest[2]))
         else:
             result = child_profile(int(rest[0]), float(rest[1]), 20, 10, rest[2])
         print(json.dumps(result))
@@ -230,6 +261,20 @@ def main() -> None:
                 runs.append(row)
                 print(json.dumps(row), flush=True)
         record["throughput"] = runs
+    if "featurize" in sections:
+        sys.path.insert(0, str(ROOT))
+        from pluralrm.simulate import DEFAULT_SOCIETY, generate
+
+        runs = []
+        with tempfile.TemporaryDirectory() as tmp:
+            generate(DEFAULT_SOCIETY.replace(comparisons=200_000, value_labels=False)).save(tmp + "/society")
+            for r in range(args.rounds):
+                for name, tree in (("old", old), ("new", ROOT)):
+                    row = {"round": r, "setting": name, **run_child(tree, [
+                        "featurize", tmp + "/society/data.parquet", str(args.featurize_batch), str(args.featurize_batches)])}
+                    runs.append(row)
+                    print(json.dumps(row), flush=True)
+        record["featurize"] = runs
     if "profile" in sections:
         profiles = {}
         for name, tree, s in (settings[0], settings[2]):
@@ -241,9 +286,15 @@ def main() -> None:
     record["machine_after"] = describe()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "hashing_bench.json").write_text(json.dumps(record, indent=1))
+    name = "hashing_bench" if sections == parser.get_default("sections").split(",") else "hashing_bench_" + "_".join(sections)
+    (out / f"{name}.json").write_text(json.dumps(record, indent=1))
+    print(f"wrote {out / (name + '.json')}")
     if "throughput" in record:
         print(summary(record["throughput"]))
+    for name in ("old", "new"):
+        rates = [r["pairs_per_s"] for r in record.get("featurize", []) if r["setting"] == name and "error" not in r]
+        if rates:
+            print(f"featurize {name}: {sorted(rates)} pairs/s")
 
 
 def summary(runs: list[dict]) -> str:

@@ -36,3 +36,17 @@ def test_summary_gives_medians_relative_to_the_first_setting():
     runs.append({"setting": "broken", "error": "exit 1: boom"})
     text = summary(runs)
     assert "old (batch 64): 110 cmp/s" in text and "= 10.0x" in text and "broken: failed" in text
+
+
+def test_featurize_child_hashes_every_batch_and_reports_a_rate(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from hashing_bench import child_featurize
+
+    n = 40
+    pq.write_table(pa.table({"prompt": [f"prompt {i % 7}" for i in range(n)],
+                             "chosen": [f"chosen answer {i}" for i in range(n)],
+                             "rejected": [f"rejected answer {i}" for i in range(n)]}), tmp_path / "d.parquet")
+    out = child_featurize(str(tmp_path / "d.parquet"), 8, 3)
+    assert out["batch"] == 8 and out["batches"] == 3
+    assert out["pairs_per_s"] > 0 and out["package"].endswith("pluralrm/__init__.py")
