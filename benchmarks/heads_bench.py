@@ -76,19 +76,19 @@ def train_head(head: str, table: Path, train, held_out, args, run_dir: Path) -> 
         "model.backbone.type=frozen", f"model.backbone.path={table}", "model.backbone.hidden_dims=[]",
         f"model.head.type={head}", "model.head.hidden_dim=64", "optimizer.lr=3e-3", "schedule.warmup_steps=0",
         "schedule.decay=constant", f"train.steps={args.steps}", f"train.batch_size={args.batch_size}",
-        "train.progress=false", f"train.log_every={args.steps}", f"eval.every={args.eval_every}",
+        "train.progress=false", "train.log_every=1", f"eval.every={args.eval_every}",  # timed at read points
         "eval.batch_size=4096", "checkpoint.every=0", f"run_dir={run_dir}",
     ]
     if head == "values":
         sets.append("model.head.num_values=6")
     clock = StepClock()
     start = time.perf_counter()
-    _, result = fit(load_config(None, sets), train, held_out, transform_batch=clock)
+    _, result = fit(load_config(None, sets), train, held_out, transform_batch=clock, on_log=clock.on_log)
     wall = time.perf_counter() - start
     curve = [(e["step"], e["groups"][0]["accuracy"]) for e in result.eval_metrics]
     final = curve[-1][1]
     converged = next(step for step, acc in curve if acc >= final - 0.005)
-    intervals = np.diff(clock.stamps)  # interval i: start of step i+1 -> start of step i+2
+    intervals = np.diff([t for _, t in clock.log_points])  # interval i: end of step i+1 -> end of step i+2
     evals = np.array([(i + 1) % args.eval_every == 0 for i in range(len(intervals))])
     step_time = float(np.median(intervals[~evals])) if (~evals).any() else float("nan")
     train_seconds = np.where(evals, step_time, intervals)

@@ -77,19 +77,23 @@ class AnonPeak:
             time.sleep(0.02)
 
 
-def base_sets(steps: int, batch: int, run_dir: str, extra=()) -> list[str]:
-    return [f"train.steps={steps}", f"train.batch_size={batch}", "train.progress=false", f"train.log_every={steps}",
+def base_sets(steps: int, batch: int, run_dir: str, extra=(), log_every: int | None = None) -> list[str]:
+    """``--set`` overrides of a timed run; ``log_every`` read points (where ``StepClock.on_log``
+    times the training) every that many steps, by default only at the end."""
+    return [f"train.steps={steps}", f"train.batch_size={batch}", "train.progress=false",
+            f"train.log_every={log_every or steps}",
             "train.group_dropout=0.0", "eval.every=0", "checkpoint.every=0", "schedule.warmup_steps=0",
             f"run_dir={run_dir}", *extra]
 
 
 def timed_fit(sets: list[str], train, skip: int) -> dict:
-    """Runs ``fit`` and returns its steady comparisons/s, seconds/step and padded lengths."""
+    """Runs ``fit`` with read points every ``skip`` steps and returns its steady comparisons/s
+    (from step ``skip`` to the end), seconds/step and padded lengths."""
     from pluralrm.train import fit, load_config
 
-    config = load_config(None, sets)
+    config = load_config(None, [*sets, f"train.log_every={skip}"])
     clock = StepClock()
-    _, result = fit(config, train, None, transform_batch=clock)
+    _, result = fit(config, train, None, transform_batch=clock, on_log=clock.on_log)
     rate, seconds, lengths = steady_rate(clock.to_dict(config.train.batch_size), skip)
     return {"cmp_per_s": rate, "s_per_step": seconds, "length": mean_length(lengths), "compilations": result.compilations}
 
@@ -210,14 +214,15 @@ def child_train(path: str, steps: int, batch: int = 64) -> dict:
 
     anon = AnonPeak()
     start = time.perf_counter()
+    skip = min(5, steps - 2)
     config = load_config(None, base_sets(steps, batch, str(Path(path).parent / "run"), HASHING + [
-        f"data.path={path}", "data.test_size=0.0", "model.head.type=conditioned"]))
+        f"data.path={path}", "data.test_size=0.0", "model.head.type=conditioned"], log_every=skip))
     base = rss_mib()
     data = prepare_data(config.data, cache_dir=Path(path).parent / "run-data")  # as `pluralrm train` does
     loaded, load_seconds = rss_mib(), time.perf_counter() - start
     clock = StepClock()
-    fit(config, data.train, None, transform_batch=clock)
-    rate, seconds, _ = steady_rate(clock.to_dict(batch), min(5, steps - 2))
+    fit(config, data.train, None, transform_batch=clock, on_log=clock.on_log)
+    rate, seconds, _ = steady_rate(clock.to_dict(batch), skip)
     return {"rows": len(data.train), "steps": steps, "batch": batch, "epochs": steps * batch / len(data.train),
             "rss_start_mib": base, "rss_loaded_mib": loaded, "load_seconds": load_seconds,
             "rss_end_mib": rss_mib(), "peak_mib": peak_mib(), "peak_anon_mib": anon.peak,

@@ -1,10 +1,15 @@
-"""Steady-state training throughput from start-of-step timestamps, measured the same way for
-pluralrm (``fit(..., transform_batch=StepClock())``) and for peers (a callback at step begin).
+"""Steady-state training throughput, measured the same way for pluralrm and for peers.
 
-``transform_batch`` runs in the trainer's prefetch thread, whose queue is bounded: in steady
-state a batch is prepared when the step loop takes one, so the rate of stamps over steps
-``skip`` .. last is the training rate (compilation and warm-up excluded), up to the queue's
-depth at the start and the end of the window: use windows of many steps.
+pluralrm: ``fit(..., transform_batch=clock, on_log=clock.on_log)`` with ``train.log_every``
+small (1 for transformer steps): ``on_log`` runs at the loop's read points, right after the host
+has waited for that step, so the rate between two read points is the training rate. The step
+loop never waits between read points (no per-step host sync): stamps taken in
+``transform_batch`` (the prefetch thread) or anywhere else in the loop measure how fast batches
+are prepared or dispatched, not trained, and run ahead of the device by up to the dispatch
+queue's depth. ``transform_batch`` still records each batch's layout.
+
+Peers (TRL's ``RewardTrainer``): a callback at step begin (``stamps``); torch on CPU computes
+each step before the next begins.
 """
 from __future__ import annotations
 
@@ -15,11 +20,14 @@ import numpy as np
 
 
 class StepClock:
-    """A ``transform_batch`` hook for ``pluralrm.train.fit`` recording when each step starts and
-    the layout of its batch: the row width (last axis of ``input_ids``), the number of rows the
-    model runs (packed rows, or 2 x pairs padded sequences) and every sequence's real length."""
+    """Hooks for ``pluralrm.train.fit``: ``on_log`` records when each read point's step has
+    finished (``log_points``: ``(step, seconds)``); the ``transform_batch`` hook (``__call__``)
+    records the layout of each batch: the row width (last axis of ``input_ids``), the number of
+    rows the model runs (packed rows, or 2 x pairs padded sequences) and every sequence's real
+    length (and, as ``stamps``, when the prefetch thread prepared it: not a training time)."""
 
     def __init__(self):
+        self.log_points: list[tuple[int, float]] = []
         self.stamps: list[float] = []
         self.lengths: list[int] = []
         self.rows: list[int] = []
@@ -41,14 +49,27 @@ class StepClock:
         self.sequence_lengths.append([int(n) for n in real.reshape(-1)])
         return batch
 
+    def on_log(self, step: int, means: dict) -> None:
+        self.log_points.append((int(step), time.perf_counter()))
+
     def to_dict(self, batch_size: int) -> dict:
-        return {"stamps": self.stamps, "lengths": self.lengths, "widths": self.lengths, "rows": self.rows,
-                "sequence_lengths": self.sequence_lengths, "steps": len(self.stamps), "batch_size": batch_size}
+        return {"log_points": self.log_points, "stamps": self.stamps, "lengths": self.lengths, "widths": self.lengths,
+                "rows": self.rows, "sequence_lengths": self.sequence_lengths, "steps": len(self.stamps), "batch_size": batch_size}
 
 
 def steady_rate(record: dict, skip: int) -> tuple[float, float, list[int]]:
-    """(comparisons/s, seconds/step, padded lengths of the timed steps) over steps ``skip`` ..
-    last of a record ``{"stamps", "lengths", "steps", "batch_size"}``."""
+    """(comparisons/s, seconds/step, padded lengths of the timed steps) after step ``skip``.
+
+    With ``log_points`` (pluralrm): between the first read point at or after step ``skip`` and
+    the last. Otherwise (a peer's step-begin ``stamps``): over steps ``skip`` .. last.
+    """
+    if record.get("log_points"):
+        points = [(s, t) for s, t in record["log_points"] if s >= skip]
+        if len(points) < 2:
+            raise ValueError(f"{len(points)} read points at or after step {skip}: need 2 (lower train.log_every)")
+        (first, t0), (last, t1) = points[0], points[-1]
+        seconds = (t1 - t0) / (last - first)
+        return record["batch_size"] / seconds, seconds, record["lengths"][first:last]
     stamps = record["stamps"][: record["steps"]]
     if len(stamps) - skip < 2:
         raise ValueError(f"{len(stamps)} steps recorded: need at least skip + 2 = {skip + 2}")

@@ -136,7 +136,7 @@ def pluralrm_config(spec: dict, run_dir: str):
         f"optimizer.lr={spec['lr']}", "optimizer.weight_decay=0.0", "optimizer.grad_clip=1.0",
         "schedule.warmup_steps=0", "schedule.decay=constant",
         f"train.steps={spec['steps']}", f"train.batch_size={spec['batch_size']}", f"train.seed={spec['seed']}",
-        "train.group_dropout=0.0", "train.progress=false", f"train.log_every={spec['steps']}",
+        "train.group_dropout=0.0", "train.progress=false", "train.log_every=1",  # a read point each step: timed there
         "eval.every=0", "eval.batch_size=32", "checkpoint.every=0", f"run_dir={run_dir}",
     ]
     return load_config(None, sets)
@@ -151,7 +151,7 @@ def run_pluralrm(spec: dict, out: dict) -> None:
     train = Dataset.from_list(read_jsonl(spec["train"]))
     held_out = Dataset.from_list(read_jsonl(spec["eval"]))
     clock = StepClock()
-    _, result = fit(config, train, held_out, transform_batch=clock)
+    _, result = fit(config, train, held_out, transform_batch=clock, on_log=clock.on_log)
     out["train"] = dict(clock.to_dict(spec["batch_size"]), compilations=result.compilations)
     out["eval_accuracy"] = result.eval_metrics[-1]["groups"][0]["accuracy"]
     if spec.get("score_groups"):

@@ -120,6 +120,7 @@ def fit(
     eval_data: Any | None = None,
     resume: bool = False,
     transform_batch: Callable[[int, dict], dict] | None = None,
+    on_log: Callable[[int, dict], None] | None = None,
 ) -> tuple[RewardModel, TrainResult]:
     """Trains a reward model on a ComparisonDataset.
 
@@ -130,7 +131,13 @@ def fit(
       resume: continue from the newest good checkpoint in ``run_dir``. Without it, a run
         directory that already has checkpoints is refused (nothing is overwritten).
       transform_batch: optional ``(step, batch) -> batch`` applied to each training batch
-        before it is sent to the devices (augmentation, or fault injection in tests).
+        before it is sent to the devices (augmentation, or fault injection in tests). It runs
+        in the prefetch thread, ahead of the step that will use the batch.
+      on_log: optional ``(step, means) -> None`` called at every log point (each
+        ``train.log_every`` steps and the last), right after the host has waited for that step's
+        results: the place to time training (the step loop itself never waits between log
+        points, so time taken anywhere else measures dispatch, not compute). ``means`` are the
+        logged training means since the previous log point (``loss``, ``accuracy``, ...).
 
     Returns:
       The model with its final parameters (``RewardModel.load(run_dir)`` gives the best) and a
@@ -165,7 +172,8 @@ def fit(
     checkpoints = RunCheckpoints(run_dir, config.checkpoint, config.eval.mode)
     metrics_log = MetricsLog(run_dir, enabled=jax.process_index() == 0)
     try:
-        outcome = _train_loop(config, model, train, eval_data, run_dir, mesh, checkpoints, metrics_log, transform_batch, ckpt_exists)
+        outcome = _train_loop(config, model, train, eval_data, run_dir, mesh, checkpoints, metrics_log, transform_batch, ckpt_exists,
+                              on_log)
     except BaseException:
         # Report the error that stopped training, not a second one raised while closing
         # (on a full disk, flushing TensorBoard fails too).
@@ -192,7 +200,8 @@ def _pad_length(batch: dict, length: int, left: bool = False) -> dict:
     return dict(batch, inputs={k: pad(v) for k, v in batch["inputs"].items()})
 
 
-def _train_loop(config, model, train, eval_data, run_dir, mesh, checkpoints, metrics_log, transform_batch, resuming):
+def _train_loop(config, model, train, eval_data, run_dir, mesh, checkpoints, metrics_log, transform_batch, resuming,
+                on_log=None):
     net = model.net
     graphdef, params, rest = nnx.split(net, net.trainable, ...)
     cfg_opt = config.optimizer
@@ -360,6 +369,8 @@ def _train_loop(config, model, train, eval_data, run_dir, mesh, checkpoints, met
                 means = {k: (float(v) / count if count else None) for k, v in zip(SUMMED, stats.sums)}
                 throughput = bar.update(step, step * config.train.batch_size, {"loss": means["loss"], "acc": means["accuracy"]})
                 metrics_log.write({"step": step, "split": "train", **means, "cmp_per_s": throughput})
+                if on_log is not None:
+                    on_log(step, means)
                 state = state._replace(stats=reset_stats(state.stats))
                 positions.clear()
             if eval_due:

@@ -46,6 +46,18 @@ def test_steady_rate_uses_the_window_after_skip():
         steady_rate(record, skip=4)
 
 
+def test_steady_rate_times_pluralrm_between_read_points_not_prefetch_stamps():
+    # the prefetch thread stamped every batch at once (it runs ahead); the read points say 2 s/step
+    record = {"log_points": [(2, 10.0), (4, 14.0), (6, 18.0)], "stamps": [0.0] * 8, "lengths": [64] * 8,
+              "steps": 8, "batch_size": 8}
+    rate, seconds, lengths = steady_rate(record, skip=3)
+    assert seconds == pytest.approx(2.0) and rate == pytest.approx(4.0) and lengths == [64, 64]
+    rate, seconds, _ = steady_rate(record, skip=2)
+    assert seconds == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="log_every"):
+        steady_rate(record, skip=5)
+
+
 @pytest.mark.slow
 def test_scaling_bench_quick(tmp_path):
     out = run("scaling_bench.py", "--quick", "--out", str(tmp_path))

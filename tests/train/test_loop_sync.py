@@ -73,7 +73,8 @@ def test_no_host_sync_between_log_points_and_one_compilation(tmp_path, monkeypat
     train, test = make_dataset(300)
     config = tiny_config(tmp_path / "run", steps, [f"train.log_every={log_every}", "checkpoint.every=0",
                                                    "model.backbone.buckets=[512]"])
-    model, result = fit(config, train, test)
+    logged = []
+    model, result = fit(config, train, test, on_log=lambda step, means: logged.append((step, dict(means))))
     assert made and result.steps == steps
     assert not watch.reads, f"{len(watch.reads)} device reads between log points, the first:\n{watch.reads[0]}"
     assert result.compilations == 1
@@ -86,6 +87,10 @@ def test_no_host_sync_between_log_points_and_one_compilation(tmp_path, monkeypat
     # train records at 7, 14, 20 hold means over their windows
     records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if r["split"] == "train"] == [7, 14, 20]
+    # on_log (where benchmarks time training) is called at exactly those read points, with their means
+    assert [step for step, _ in logged] == [7, 14, 20]
+    for (_, means), record in zip(logged, (r for r in records if r["split"] == "train")):
+        assert means["loss"] == pytest.approx(record["loss"]) and means["accuracy"] == pytest.approx(record["accuracy"])
 
     # on-device eval equals the numpy oracle on RewardModel.predict's probabilities
     encoded = encode_comparisons(test, model.schema, model.annotators)
