@@ -1,7 +1,7 @@
 """Scoring throughput, the cost of scoring every group at once, and the reward server under load,
 printed as ratios measured in one run.
 
-    python benchmarks/scoring_bench.py [--responses 4096] [--requests 2000] [--concurrency 16]
+    python benchmarks/scoring_bench.py [--responses 4096] [--requests 2000] [--concurrency 16] [--out F.json]
 
 1. ``RewardModel.score`` throughput (responses/s) with the default hashing backbone (and the
    MiniLM transformer backbone when ``pluralrm.models.transformer`` is in this build).
@@ -15,12 +15,15 @@ printed as ratios measured in one run.
 
 Texts are fresh for every timed pass (the hashing featurizer caches texts it has seen), and
 every timed pass follows a warm-up pass of the same shapes (compilation is not timed).
+``--out`` also writes every figure as JSON with the machine, the load and the code's exact commit
+and dirty flag (``pluralrm.provenance``), so a quoted figure can be traced to the code behind it.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import importlib.util
+import json
 import os
 import signal
 import subprocess
@@ -166,15 +169,22 @@ def main() -> None:
     parser.add_argument("--all-groups-responses", type=int, default=1024, help="responses per score_all_groups pass")
     parser.add_argument("--requests", type=int, default=2000, help="server requests (4 responses each)")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--out", help="also write the figures, machine and commit as JSON here")
     args = parser.parse_args()
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     import jax
-    from machine import code_version
+    from machine import code_version, describe
 
+    from pluralrm.provenance import provenance
+
+    code, machine = provenance(), describe()  # before the run: the code and the load it started under
     print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} CPU cores; {code_version()}")
+    report: dict = {"command": " ".join(["python", "benchmarks/scoring_bench.py", *sys.argv[1:]]), **code,
+                    "machine": machine, "args": vars(args)}
 
     print("\n1. RewardModel.score throughput (conditioned head, batch 256)")
     base = throughput(hashing_model(8), args.responses, seed=1)
+    report["score_responses_per_s"] = {"hashing": base}
     print(f"  hashing backbone (65,536 buckets, 64-d, MLP 128):  {base:10,.0f} responses/s   1.00x")
     if importlib.util.find_spec("pluralrm.models.transformer") is None:
         print("  MiniLM transformer backbone: skipped (pluralrm.models.transformer is not in this build)")
@@ -185,10 +195,12 @@ def main() -> None:
                                                      buckets=(32, 64, 128)), head=HeadConfig(type="conditioned"))
         minilm = RewardModel.create(config, schema_with(8))
         rate = throughput(minilm, min(args.responses, 512), seed=2)
+        report["score_responses_per_s"]["minilm_l6_128_tokens"] = rate
         print(f"  MiniLM-L6 transformer backbone (128 tokens):       {rate:10,.0f} responses/s   {rate / base:.3f}x")
 
     print(f"\n2. score_all_groups over {args.all_groups_responses} responses, relative to G = 1")
     rows = all_groups_cost(args.all_groups_responses, [1, 10, 100, 1000])
+    report["all_groups"] = [{"groups": g, "all_groups_s": t_all, "score_per_group_s": t_loop} for g, t_all, t_loop in rows]
     t1 = rows[0][1]
     print(f"  {'G':>5}  {'all groups (s)':>15}  {'vs G=1':>7}  {'G score() calls (s)':>20}  {'loop / all':>10}")
     for g, t_all, t_loop in rows:
@@ -196,16 +208,25 @@ def main() -> None:
         print(f"  {g:>5}  {t_all:15.3f}  {t_all / t1:6.2f}x  {loop}")
 
     print(f"\n3. pluralrm serve: {args.requests} POST /score (4 responses each) at concurrency {args.concurrency}, loopback")
+    report["server"] = {}
     for label, wide in (("default hashing backbone", False), ("wide hashing backbone (256-d, MLP 2048-2048)", True)):
         runs = server_runs(args.requests, args.concurrency, wide)
         peer = args.requests / runs[-1][1]
         print(f"  {label}")
         print(f"  {'mode':<38} {'requests/s':>10} {'responses/s':>11} {'p50 ms':>7} {'p99 ms':>7} {'vs peer':>8}")
+        report["server"][label] = []
         for name, wall, lat in runs:
             rps = args.requests / wall
-            print(f"  {name:<38} {rps:10,.0f} {4 * rps:11,.0f} {1e3 * np.percentile(lat, 50):7.1f} "
-                  f"{1e3 * np.percentile(lat, 99):7.1f} {rps / peer:7.2f}x")
+            p50, p99 = 1e3 * np.percentile(lat, 50), 1e3 * np.percentile(lat, 99)
+            report["server"][label].append({"mode": name, "requests_per_s": rps, "p50_ms": p50, "p99_ms": p99})
+            print(f"  {name:<38} {rps:10,.0f} {4 * rps:11,.0f} {p50:7.1f} {p99:7.1f} {rps / peer:7.2f}x")
+    if args.out:
+        from machine import load_average
 
+        report["load_average_at_end"] = load_average()
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
+        print(f"\nwrote {args.out}")
 
 if __name__ == "__main__":
     main()

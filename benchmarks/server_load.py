@@ -316,7 +316,7 @@ def main() -> None:
     if args.out:
         from pluralrm.provenance import provenance
 
-        Path(args.out).write_text(json.dumps({"provenance": provenance(), **{k: asdict(v) for k, v in rows.items()}}, indent=1))
+        Path(args.out).write_text(json.dumps({**provenance(), "machine": describe(), **{k: asdict(v) for k, v in rows.items()}}, indent=1))
     if any(r.errors for r in rows.values()) or code != 0:
         sys.exit(1)
 

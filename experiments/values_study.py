@@ -25,8 +25,10 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import shlex
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import jax.numpy as jnp
@@ -40,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 from pluralrm.configs import from_dict  # noqa: E402
 from pluralrm.data.split import TEST, TRAIN, split_assignment  # noqa: E402
 from pluralrm.explain import group_value_weights, plot_group_value_weights  # noqa: E402
+from pluralrm.provenance import provenance  # noqa: E402
 from pluralrm.simulate import DEFAULT_SOCIETY, generate  # noqa: E402
 from pluralrm.simulate.oracle import oracle_table  # noqa: E402
 from pluralrm.train import TrainConfig, fit  # noqa: E402
@@ -288,6 +291,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="the small size (one seed, fewer steps)")
     parser.add_argument("--text", action="store_true", help="also train on text with the hashing backbone")
     args = parser.parse_args(argv)
+    code, started = provenance(), time.perf_counter()  # before the run: the code behind the figures
     study = load_study(args.config, args.quick)
     out = Path(args.out).absolute()
     out.mkdir(parents=True, exist_ok=True)
@@ -297,7 +301,9 @@ def main(argv: list[str] | None = None) -> dict:
                    for i, s in enumerate(study["seeds"])]
         text_record = run_seed(study, study["seeds"][0], runs, text=True) if args.text else None
     summary = summarize(records, text_record)
-    report = {"config": study, "records": records, "text": text_record}
+    command = shlex.join(["python", "experiments/values_study.py", *(sys.argv[1:] if argv is None else argv)])
+    report = {"command": command, **code, "wall_seconds": round(time.perf_counter() - started, 1),
+              "cpu_seconds": round(time.process_time(), 1), "config": study, "records": records, "text": text_record}
     (out / "results.json").write_text(json.dumps(report, indent=1))
     (out / "summary.md").write_text(summary)
     plot_recovery(records[0], out / "weights.png")
