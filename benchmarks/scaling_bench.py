@@ -1,5 +1,7 @@
 """Scaling curves: training throughput vs batch size and length, cost vs number of groups G,
-peak memory vs dataset size, 1 vs 8 host devices. Tables and PNGs go to ``benchmarks/results/``.
+peak memory vs dataset size, 1 vs 8 host devices. Tables and PNGs go to ``benchmarks/results/``:
+``scaling.json``, or ``memory.json`` when ``--sections memory`` runs alone; each records the
+exact commit and a dirty flag.
 
     python benchmarks/scaling_bench.py [--quick] [--sections throughput,groups,memory,devices]
                                        [--memory-sizes 1000000,10000000]
@@ -385,9 +387,10 @@ def main() -> None:
                 print(f"{name}:", flush=True)
                 results[name] = fn()
     tag = "-quick" if args.quick else ""
-    (out / f"scaling{tag}.json").write_text(json.dumps(results, indent=1))
+    name = "memory" if sections == ["memory"] else "scaling"  # the memory runs alone: their own file
+    (out / f"{name}{tag}.json").write_text(json.dumps(results, indent=1))
     plot(results, out, tag)
-    print(f"wrote {out}/scaling{tag}.json and PNGs")
+    print(f"wrote {out}/{name}{tag}.json and PNGs")
 
 
 if __name__ == "__main__":

@@ -169,4 +169,8 @@ if __name__ == "__main__":
     print(f"machine: {describe()}", flush=True)
     result = length_sweep(tuple(int(x) for x in args.lengths.split(",")), batches=args.batches)
     if args.out:
-        Path(args.out).write_text(json.dumps({"machine": describe(), "rows": result}, indent=1))
+        from pluralrm.provenance import provenance
+
+        command = "python benchmarks/steptime.py " + " ".join(sys.argv[1:])
+        Path(args.out).write_text(json.dumps({"command": command, **provenance(), "machine": describe(),
+                                              "rows": result}, indent=1))
