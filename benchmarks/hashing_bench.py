@@ -246,7 +246,10 @@ def main() -> None:
 
     old = old_tree(args.old, Path(args.old_tree))
     new = new_demo_defaults()
-    record = {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain")),
+    sys.path.insert(0, str(ROOT))
+    from pluralrm.provenance import provenance
+
+    record = {**provenance(),  # results files being rewritten do not make the tree dirty
               "old_commit": git("rev-parse", args.old), "machine_before": describe(), "old_demo": OLD_DEMO,
               "new_demo": new, "steps_at_64": args.steps}
     settings = [("old", old, OLD_DEMO), ("new, old demo settings", ROOT, OLD_DEMO), ("new", ROOT, new)]
