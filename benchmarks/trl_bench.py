@@ -196,11 +196,10 @@ def run_side(command: list[str], label: str) -> float:
 
 
 def git_state() -> dict:
-    """The exact commit and whether the working tree had uncommitted changes."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    """The exact commit and whether the tree had uncommitted changes (results files aside)."""
+    from pluralrm.provenance import provenance
 
-    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+    return provenance()
 
 
 def main() -> None:
