@@ -195,13 +195,6 @@ def run_side(command: list[str], label: str) -> float:
     return load
 
 
-def git_state() -> dict:
-    """The exact commit and whether the tree had uncommitted changes (results files aside)."""
-    from pluralrm.provenance import provenance
-
-    return provenance()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=DEFAULT_DATA)
@@ -244,7 +237,9 @@ def run(args) -> None:
 
     machine = describe()
     print(f"machine: {machine}", flush=True)
-    git = git_state()
+    from pluralrm.provenance import provenance
+
+    git = provenance()  # the exact commit, and whether the tree had uncommitted changes
     print(f"pluralrm commit {git['commit']}{' (dirty tree)' if git['dirty'] else ''}", flush=True)
     shape = EncoderShape.from_hf_config(json.loads((minilm_directory() / "config.json").read_text()))
     rounds = []
