@@ -157,7 +157,8 @@ class HashingFeaturizer:
 
     def text_ids(self, texts: Sequence[str], seed: int) -> list[np.ndarray]:
         """The int32 n-gram ids of each text (char n-grams by size, then word n-grams by size,
-        each in text order), hashed with ``seed``; memoised texts are not hashed again."""
+        each in text order), hashed with ``seed``, at most ``max_length`` of them (a row holds no
+        more); memoised texts are not hashed again."""
         memo = self._memo
         out: list[np.ndarray | None] = [None] * len(texts)
         missing: dict[str, list[int]] = {}
