@@ -53,6 +53,17 @@ def encoder_forward_flops(shape: EncoderShape, sequences: int, length: int) -> i
     return sequences * shape.layers * per_layer
 
 
+def tiled_encoder_forward_flops(shape: EncoderShape, rows: int, length: int, tile_pairs: int, tile: int) -> int:
+    """Forward matmul FLOPs of the encoder over packed rows whose attention runs only over
+    ``tile_pairs`` (query tile, key tile) pairs of ``tile`` tokens (block-sparse, see
+    ``pluralrm.data.packing.attention_tiles``): the dense parts at every row position, scores
+    and values over the listed pairs (padding pairs included: they are computed)."""
+    parts = encoder_layer_flops(length, shape.hidden, shape.intermediate)
+    dense = sum(v for k, v in parts.items() if k not in ("scores", "values"))
+    attention = 2 * 2 * tile_pairs * tile * tile * shape.hidden
+    return shape.layers * (rows * dense + attention)
+
+
 def head_forward_flops(in_dim: int, hidden: int, groups: int = 1) -> int:
     """Forward FLOPs of a reward head per response: trunk ``[D, H]`` and a readout per group."""
     return 2 * in_dim * hidden + 2 * hidden * groups

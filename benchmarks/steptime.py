@@ -32,6 +32,7 @@ class StepClock:
         self.lengths: list[int] = []
         self.rows: list[int] = []
         self.sequence_lengths: list[list[int]] = []
+        self.tile_pairs: list[int] = []
 
     def __call__(self, step: int, batch: dict) -> dict:
         self.stamps.append(time.perf_counter())
@@ -39,6 +40,8 @@ class StepClock:
         first = inputs.get("input_ids", next(iter(inputs.values())))
         self.lengths.append(int(first.shape[-1]))
         self.rows.append(int(np.prod(first.shape[:-1])))
+        pairs = inputs.get("tile_pairs")  # block-sparse attention: [shards, P, 2] (padding included)
+        self.tile_pairs.append(0 if pairs is None else int(np.prod(pairs.shape[:2])))
         weight = np.asarray(batch["weight"]) > 0
         if "segment_ids" in inputs:  # packed: per-sequence lengths [B, 2]
             real = np.asarray(inputs["lengths"])[weight]
@@ -54,7 +57,7 @@ class StepClock:
 
     def to_dict(self, batch_size: int) -> dict:
         return {"log_points": self.log_points, "stamps": self.stamps, "lengths": self.lengths, "widths": self.lengths,
-                "rows": self.rows, "sequence_lengths": self.sequence_lengths, "steps": len(self.stamps), "batch_size": batch_size}
+                "rows": self.rows, "sequence_lengths": self.sequence_lengths, "tile_pairs": self.tile_pairs, "steps": len(self.stamps), "batch_size": batch_size}
 
 
 def steady_rate(record: dict, skip: int) -> tuple[float, float, list[int]]:

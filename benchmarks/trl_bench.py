@@ -30,8 +30,9 @@ padding-free into rows of ``max_length`` tokens (``--batching packed``, the defa
 its length bucket (``--batching padded``).
 
 Useful FLOP share: model FLOPs of the real tokens (each sequence at its own length) over the
-FLOPs of what was computed (packed rows: every row at ``max_length``, attention over the whole
-row; padded: every sequence at the padded length). MFU against the peak float32 matmul FLOP/s
+FLOPs of what was computed (packed rows: every row at ``max_length``, attention over the
+listed tile pairs, padding pairs included, or over the whole row when the packer listed none;
+padded: every sequence at the padded length). MFU against the peak float32 matmul FLOP/s
 measured in the same process (``benchmarks/flops.py``). On the last round both sides also
 time scoring: pluralrm's ``score_all_groups`` (one backbone pass, conditioned head, G groups)
 against G passes of the TRL model in torch's inference mode. Results (every round, the git
@@ -297,17 +298,23 @@ def save(args, result: dict) -> None:
 
 def summarize(args, ours: dict, peer: dict, shape, peak: dict, load_ours: float, load_peer: float) -> dict:
     """One round: per side cmp/s, s/step, useful FLOP share, GFLOP/step, held-out accuracy."""
-    from flops import encoder_forward_flops, head_forward_flops
+    from flops import encoder_forward_flops, head_forward_flops, tiled_encoder_forward_flops
+
+    from pluralrm.data.packing import ATTENTION_TILE
 
     row = {}
     for name, side, load in (("pluralrm", ours, load_ours), ("TRL", peer, load_peer)):
         rate, seconds, _ = steady_rate(side["train"], args.skip)
         timed = slice(args.skip, side["train"]["steps"] - 1)
         useful = performed = 0.0
-        for lengths, rows, width in zip(side["train"]["sequence_lengths"][timed], side["train"]["rows"][timed],
-                                        side["train"]["widths"][timed]):
+        tiles = side["train"].get("tile_pairs") or [0] * side["train"]["steps"]
+        for lengths, rows, width, pairs in zip(side["train"]["sequence_lengths"][timed], side["train"]["rows"][timed],
+                                               side["train"]["widths"][timed], tiles[timed]):
             useful += sum(encoder_forward_flops(shape, 1, n) for n in lengths)
-            performed += encoder_forward_flops(shape, rows, width)
+            if pairs:  # block-sparse attention: only the listed tile pairs
+                performed += tiled_encoder_forward_flops(shape, rows, width, pairs, ATTENTION_TILE)
+            else:
+                performed += encoder_forward_flops(shape, rows, width)
         steps = max(len(side["train"]["rows"][timed]), 1)
         head = 2 * args.batch_size * head_forward_flops(shape.hidden, HEAD_HIDDEN)
         row[name] = {"cmp_per_s": rate, "seconds_per_step": seconds, "eval_accuracy": side["eval_accuracy"],

@@ -20,8 +20,11 @@ def test_padded_rows_attend_to_real_keys_and_decoders_also_only_backwards():
 def test_packed_rows_pass_their_segments_and_positions_through():
     segments = jnp.array([[1, 1, 2, 0]], jnp.int32)
     given = jnp.array([[0, 1, 0, 0]], jnp.int32)
+    pairs = jnp.zeros((1, 3, 2), jnp.int32)
     for causal in (False, True):
         mask, positions = attention_inputs(segments > 0, segments, given, causal=causal)
-        assert mask is segments and positions is given
+        assert mask.segment_ids is segments and mask.tile_pairs is None and positions is given
+        mask, _ = attention_inputs(segments > 0, segments, given, causal=causal, tile_pairs=pairs)
+        assert mask.segment_ids is segments and mask.tile_pairs is pairs
     _, counted = attention_inputs(jnp.array([[1, 1, 1, 0]]), segments, causal=True)
     np.testing.assert_array_equal(counted, [[0, 1, 2, 0]])

@@ -15,7 +15,8 @@ import pytest
 from flax import nnx
 from hf_oracle import same_tokens_other_side
 
-from pluralrm.data.packing import bucket_rows, first_fit_decreasing, is_packed, pack
+from pluralrm.data import packing
+from pluralrm.data.packing import attention_tiles, bucket_rows, first_fit_decreasing, is_packed, pack
 from pluralrm.models.reward_model import RewardNet
 from pluralrm.models.transformer import TransformerBackbone, TransformerBackboneConfig, layers
 from pluralrm.models.transformer.layers import segment_attention
@@ -98,6 +99,81 @@ def test_segment_attention_chunked_equals_dense_and_fused(monkeypatch, causal, w
     np.testing.assert_allclose(np.asarray(again)[mine], np.asarray(chunked)[mine], atol=1e-6)
 
 
+def _packed_segments(rng, rows, length, longest):
+    """Rows filled left to right with segments of 1..longest tokens, padding at the end."""
+    seg = np.zeros((rows, length), np.int32)
+    for r in range(rows):
+        at, s = 0, 1
+        while at < length - 2:
+            n = min(int(rng.integers(1, longest + 1)), length - at)
+            seg[r, at : at + n] = s
+            at, s = at + n, s + 1
+    seg[-1, length // 2 :] = 0
+    return seg
+
+
+def test_attention_tiles_lists_exactly_the_tile_pairs_sharing_a_segment():
+    rng = np.random.default_rng(5)
+    seg = _packed_segments(rng, 6, 32, 12)
+    seg[2] = 0  # an empty row: no pairs
+    for shards in (1, 2, 3):
+        tiles = attention_tiles(seg, shards, tile=4)
+        per_shard, per_row = 6 // shards, 8
+        square = per_shard * per_row * per_row
+        assert tiles.shape[0] == shards and tiles.dtype == np.int32
+        assert tiles.shape[1] <= square and tiles.shape[1] % (square / 8) < 1  # eighths of the square
+        for s in range(shards):
+            expected = []
+            for r in range(per_shard):
+                t = seg[s * per_shard + r].reshape(per_row, 4)
+                for i in range(per_row):
+                    for j in range(per_row):
+                        if set(t[i][t[i] > 0]) & set(t[j][t[j] > 0]):
+                            expected.append((r * per_row + i, r * per_row + j))
+            real = tiles[s][tiles[s][:, 1] >= 0]
+            assert [tuple(p) for p in real] == expected  # sorted by query tile, then key tile
+            pad = tiles[s][len(real):]
+            assert (pad[:, 0] == per_shard * per_row - 1).all() and (pad[:, 1] == -1).all()
+            assert np.all(np.diff(tiles[s][:, 0]) >= 0)
+    assert attention_tiles(seg, 1, tile=5) is None  # 32 is not a multiple of 5
+    assert attention_tiles(seg, 1, tile=32) is None  # one tile a row: nothing to skip
+    packed = pack({"input_ids": np.ones((3, 512), np.int32), "attention_mask": np.ones((3, 512), np.int32)}, 512)
+    assert packed["tile_pairs"].shape == (1, 3 * 64, 2)  # one sequence a row: its whole square
+
+
+@pytest.mark.parametrize("causal, window, kv_heads, shards",
+                         [(False, None, 4, 1), (False, None, 2, 2), (True, None, 2, 1), (True, 7, 4, 2)])
+def test_tile_attention_equals_chunked(monkeypatch, causal, window, kv_heads, shards):
+    """Block-sparse attention over the listed tile pairs == the chunked dense path, outputs and
+    gradients, for encoders, decoders (causal, sliding window), grouped heads and row shards;
+    and no query reads another segment."""
+    monkeypatch.setattr(packing, "ATTENTION_TILE", 4)
+    rng = np.random.default_rng(7)
+    seg = _packed_segments(rng, 4, 24, 10)
+    tiles = jnp.asarray(attention_tiles(seg, shards))
+    seg = jnp.asarray(seg)
+    q = jnp.asarray(rng.standard_normal((4, 24, 4, 8)), jnp.float32)
+    k, v = (jnp.asarray(rng.standard_normal((4, 24, kv_heads, 8)), jnp.float32) for _ in range(2))
+    real = np.asarray(seg) > 0
+    cotangent = jnp.asarray(rng.standard_normal(q.shape), jnp.float32) * jnp.asarray(real)[:, :, None, None]
+
+    def run(q, k, v, pairs):
+        return segment_attention(q, k, v, seg, causal=causal, window=window, chunk=5, tile_pairs=pairs)
+
+    def loss(pairs):
+        return lambda q, k, v: jnp.sum(run(q, k, v, pairs) * cotangent)
+
+    np.testing.assert_allclose(np.asarray(run(q, k, v, tiles))[real], np.asarray(run(q, k, v, None))[real],
+                               atol=1e-6)
+    for got, want in zip(jax.grad(loss(tiles), argnums=(0, 1, 2))(q, k, v),
+                         jax.grad(loss(None), argnums=(0, 1, 2))(q, k, v)):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-5)
+    others = jnp.asarray(np.asarray(seg) != 2)[:, :, None, None]
+    mine = np.asarray(seg) == 2
+    again = run(q, k, jnp.where(others, v + 5.0, v), tiles)
+    np.testing.assert_allclose(np.asarray(again)[mine], np.asarray(run(q, k, v, tiles))[mine], atol=1e-6)
+
+
 # --------------------------------------------------------------------------- models
 def backbone(tiny_checkpoint, name, pooling) -> TransformerBackbone:
     config = TransformerBackboneConfig(str(tiny_checkpoint(name)[0]), max_length=32, pooling=pooling)
@@ -135,13 +211,17 @@ def packed_inputs(ids, mask, types, row_length=16, extra_rows=0):
 @pytest.mark.parametrize("name, pooling", FAMILIES)
 def test_packed_features_equal_padded(tiny_checkpoint, monkeypatch, name, pooling):
     monkeypatch.setattr(layers, "ATTENTION_CHUNK", 5)  # several query chunks per packed row
+    monkeypatch.setattr(packing, "ATTENTION_TILE", 4)  # block-sparse: 4 tiles a row of 16
     model = backbone(tiny_checkpoint, name, pooling)
     ids, mask, types = pair_batch(seed=3)
     flat = {k: v.reshape(-1, v.shape[-1]) for k, v in padded_inputs(ids, mask, types).items()}
     expected = np.asarray(model.features(flat)).reshape(5, 2, -1)
     packed = packed_inputs(ids, mask, types)
     assert is_packed(packed) and packed["input_ids"].shape[0] < 10  # fewer rows than sequences
+    assert packed["tile_pairs"].shape[1] < packed["input_ids"].shape[0] * 16  # fewer pairs than the squares
     np.testing.assert_allclose(np.asarray(model.features(packed)), expected, atol=ATOL)
+    chunked = {k: v for k, v in packed.items() if k != "tile_pairs"}  # the dense chunked path
+    np.testing.assert_allclose(np.asarray(model.features(chunked)), expected, atol=ATOL)
     # another row bucket (extra empty rows) and other companions do not change a sequence's features
     np.testing.assert_allclose(np.asarray(model.features(packed_inputs(ids, mask, types, extra_rows=3))),
                                expected, atol=ATOL)
@@ -160,6 +240,7 @@ def test_packed_features_equal_padded(tiny_checkpoint, monkeypatch, name, poolin
 def test_packed_rewards_and_gradients_equal_padded(tiny_checkpoint, monkeypatch, name, pooling):
     """RewardNet.pair_features on packed inputs: same pair gap and same parameter gradients."""
     monkeypatch.setattr(layers, "ATTENTION_CHUNK", 8)
+    monkeypatch.setattr(packing, "ATTENTION_TILE", 4)
     model = backbone(tiny_checkpoint, name, pooling)
     ids, mask, types = pair_batch(seed=4, pairs=6)
 
@@ -170,7 +251,9 @@ def test_packed_rewards_and_gradients_equal_padded(tiny_checkpoint, monkeypatch,
 
     padded = padded_inputs(ids, mask, types)
     (l_pad, feats_pad), g_pad = nnx.value_and_grad(loss, has_aux=True)(model, padded)
-    (l_pack, feats_pack), g_pack = nnx.value_and_grad(loss, has_aux=True)(model, packed_inputs(ids, mask, types))
+    packed = packed_inputs(ids, mask, types)
+    assert "tile_pairs" in packed
+    (l_pack, feats_pack), g_pack = nnx.value_and_grad(loss, has_aux=True)(model, packed)
     np.testing.assert_allclose(float(l_pack), float(l_pad), atol=ATOL)
     for a, b in zip(feats_pack, feats_pad):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=ATOL)
@@ -234,3 +317,47 @@ def test_reward_model_scores_and_train_batches_packed_equal_padded():
             assert batch["weight"].tolist() == [1.0, 1.0, 1.0, 0.0] and batch["label"].shape == (4,)
     np.testing.assert_allclose(scores["packed"][0], scores["padded"][0], atol=1e-5)
     np.testing.assert_allclose(scores["packed"][1], scores["padded"][1], atol=1e-5)
+
+
+TWO_DEVICES = """
+import sys, numpy as np, jax
+from flax import nnx
+from pluralrm.data import packing
+from pluralrm.models.transformer import TransformerBackbone, TransformerBackboneConfig
+from pluralrm.train.sharding import make_mesh, put_batch
+from pluralrm.train.config import MeshConfig
+packing.ATTENTION_TILE = 4
+ids = np.load(sys.argv[2])
+flat = {"input_ids": ids, "attention_mask": (ids > 0).astype(np.int32)}
+inputs = packing.pack(flat, 16, shape=(ids.shape[0] // 2, 2), row_multiple=2)
+assert inputs["tile_pairs"].shape[0] == 2, inputs["tile_pairs"].shape
+model = TransformerBackbone.from_config(TransformerBackboneConfig(sys.argv[1], max_length=32, pooling="cls"))
+graphdef, state = nnx.split(model)
+run = jax.jit(lambda state, x: nnx.merge(graphdef, state).features(x))
+sharded = run(state, put_batch(inputs, make_mesh(MeshConfig())))
+chunked = run(state, {k: v for k, v in inputs.items() if k != "tile_pairs"})
+np.save(sys.argv[3], np.stack([np.asarray(sharded), np.asarray(chunked)]))
+print("devices", len(jax.devices()))
+"""
+
+
+@pytest.mark.slow
+def test_tile_pairs_split_over_two_devices(tiny_checkpoint, tmp_path):
+    """Rows sharded over 2 devices, each shard with its own tile list: the features equal the
+    dense chunked path's (and so the padded reference, tested above)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = tiny_checkpoint("bert")[0]
+    ids, mask, _ = pair_batch(seed=9, pairs=6)
+    np.save(tmp_path / "ids.npy", (ids * mask).reshape(12, -1))
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root), XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    out = subprocess.run([sys.executable, "-c", TWO_DEVICES, str(path), str(tmp_path / "ids.npy"),
+                          str(tmp_path / "out.npy")], env=env, cwd=root, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "devices 2" in out.stdout
+    sharded, chunked = np.load(tmp_path / "out.npy")
+    np.testing.assert_allclose(sharded, chunked, atol=ATOL)

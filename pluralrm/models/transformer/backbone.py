@@ -148,7 +148,8 @@ class TransformerBackbone(nnx.Module):
         """Last hidden states ``[B, L, D]`` (model dtype); packed inputs give ``[R, L, D]``."""
         if is_packed(inputs):
             return self.model(inputs["input_ids"], inputs["attention_mask"], inputs.get("token_type_ids"),
-                              segment_ids=inputs["segment_ids"], positions=inputs["positions"])
+                              segment_ids=inputs["segment_ids"], positions=inputs["positions"],
+                              tile_pairs=inputs.get("tile_pairs"))
         return self.model(inputs["input_ids"], inputs["attention_mask"], inputs.get("token_type_ids"))
 
     def features(self, inputs: dict[str, jax.Array]) -> jax.Array:

@@ -22,6 +22,7 @@ from flax import nnx
 
 from pluralrm.errors import CheckpointError, ConfigError
 from pluralrm.models.transformer.layers import (
+    PackedRows,
     activation,
     attention,
     dense,
@@ -220,7 +221,7 @@ class DecoderLayer(nnx.Module):
         self.down = dense(f, d, use_bias=config.mlp_bias, dtype=dtype, rngs=rngs)
 
     def __call__(self, x: jax.Array, mask: jax.Array, positions: jax.Array) -> jax.Array:
-        """``x: [B, L, D]``, ``mask: [B, L, L]`` (causal & padding) or ``[B, L]`` segment ids of
+        """``x: [B, L, D]``, ``mask: [B, L, L]`` (causal & padding) or the ``PackedRows`` of
         packed rows, ``positions: [B, L]``."""
         b, l, _ = x.shape
         h = self.attn_norm(x)
@@ -231,8 +232,9 @@ class DecoderLayer(nnx.Module):
             q, k = self.q_norm(q), self.k_norm(k)
         inv_freq = rope_inverse_frequencies(*self.inv_freq_config)
         q, k = apply_rope(q, positions, inv_freq), apply_rope(k, positions, inv_freq)
-        if mask.ndim == 2:  # packed rows: segment ids
-            attended = segment_attention(q, k, v, mask, causal=True, window=self.window)
+        if isinstance(mask, PackedRows):
+            attended = segment_attention(q, k, v, mask.segment_ids, causal=True, window=self.window,
+                                         tile_pairs=mask.tile_pairs)
         else:
             if self.window is not None:
                 idx = jnp.arange(l)
@@ -277,13 +279,15 @@ class DecoderModel(nnx.Module):
         *,
         segment_ids: jax.Array | None = None,
         positions: jax.Array | None = None,
+        tile_pairs: jax.Array | None = None,
     ) -> jax.Array:
         """Last hidden states ``[B, L, D]``; ``token_type_ids`` is accepted and ignored.
 
         Packed rows pass ``segment_ids`` and per-segment ``positions`` (causal attention within
         each segment, rotary angles at the unpacked positions).
         """
-        mask, positions = attention_inputs(attention_mask, segment_ids, positions, causal=True)
+        mask, positions = attention_inputs(attention_mask, segment_ids, positions, causal=True,
+                                             tile_pairs=tile_pairs)
         h = run_layers(self.layers, self.embed(input_ids), mask, positions, remat=self.remat)
         return self.norm(h)
 

@@ -19,6 +19,7 @@ from flax import nnx
 
 from pluralrm.errors import CheckpointError
 from pluralrm.models.transformer.layers import (
+    PackedRows,
     activation,
     attention,
     dense,
@@ -125,15 +126,16 @@ class EncoderLayer(nnx.Module):
         self.mlp_norm = layer_norm(d, config.layer_norm_eps, dtype=dtype, rngs=rngs)
 
     def __call__(self, x: jax.Array, mask: jax.Array) -> jax.Array:
-        """``x: [B, L, D]``; ``mask``: ``[B, L, L]`` bool, or ``[B, L]`` segment ids of packed
+        """``x: [B, L, D]``; ``mask``: ``[B, L, L]`` bool, or the :class:`PackedRows` of packed
         rows (attention within each segment) -> ``[B, L, D]``."""
         b, l, d = x.shape
         heads = (b, l, self.num_heads, d // self.num_heads)
         q = self.query(x).reshape(heads)
         k = self.key(x).reshape(heads)
         v = self.value(x).reshape(heads)
-        if mask.ndim == 2:
-            attended = segment_attention(q, k, v, mask, causal=False).reshape(b, l, d)
+        if isinstance(mask, PackedRows):
+            attended = segment_attention(q, k, v, mask.segment_ids, causal=False,
+                                         tile_pairs=mask.tile_pairs).reshape(b, l, d)
         else:
             attended = attention(q, k, v, mask).reshape(b, l, d)
         x = self.attention_norm(x + self.attention_out(attended))
@@ -157,6 +159,7 @@ class EncoderModel(nnx.Module):
         *,
         segment_ids: jax.Array | None = None,
         positions: jax.Array | None = None,
+        tile_pairs: jax.Array | None = None,
     ) -> jax.Array:
         """Last hidden states ``[B, L, D]`` for ``[B, L]`` inputs (1 = token in the mask).
 
@@ -167,7 +170,8 @@ class EncoderModel(nnx.Module):
         """
         if token_type_ids is None or self.config.type_vocab_size <= 1:
             token_type_ids = jnp.zeros_like(input_ids)
-        mask, positions = attention_inputs(attention_mask, segment_ids, positions, causal=False)
+        mask, positions = attention_inputs(attention_mask, segment_ids, positions, causal=False,
+                                             tile_pairs=tile_pairs)
         h = self.embeddings(input_ids, token_type_ids, positions + self.config.position_offset)
         return run_layers(self.layers, h, mask, remat=self.remat)
 

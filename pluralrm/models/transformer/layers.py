@@ -12,13 +12,15 @@ turns the metadata into ``NamedSharding``s for a concrete mesh.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from pluralrm.data import packing
 from pluralrm.errors import CheckpointError
+from pluralrm.models.transformer.tiled import tile_attention
 
 MODEL_AXIS = "model"
 
@@ -132,6 +134,15 @@ def attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array) -> jax.
 ATTENTION_CHUNK = 128
 
 
+class PackedRows(NamedTuple):
+    """What a layer needs to attend within the segments of packed rows
+    (``pluralrm.data.packing``): ``segment_ids`` ``[B, L]`` and, when the packer listed them,
+    the block-sparse ``tile_pairs`` ``[n, P, 2]`` (else None)."""
+
+    segment_ids: jax.Array
+    tile_pairs: jax.Array | None = None
+
+
 def segment_mask(q_segments: jax.Array, k_segments: jax.Array) -> jax.Array:
     """``[B, Lq, Lk]`` bool: query and key in the same (non-padding) segment."""
     return (q_segments[:, :, None] == k_segments[:, None, :]) & (q_segments[:, :, None] > 0)
@@ -147,14 +158,17 @@ def segment_attention(
     window: int | None = None,
     chunk: int | None = None,
     implementation: str | None = None,
+    tile_pairs: jax.Array | None = None,
 ) -> jax.Array:
     """Attention of packed rows: each token attends only to its own segment (block-diagonal),
     and with ``causal`` only to itself and earlier tokens of it (segments are contiguous, so
     "earlier in the row" is "earlier in the segment"); ``window`` limits how far back.
 
-    On CPU, queries are processed ``chunk`` at a time, so the float32 scores held at once are
-    ``[B, H, chunk, S]`` rather than ``[B, H, L, L]``; for causal attention a chunk only reads
-    the keys up to its end (half the work of the full square). Elsewhere (GPU/TPU) it calls
+    On CPU, with ``tile_pairs`` (``pluralrm.data.packing.attention_tiles``) only the listed
+    (query tile, key tile) pairs are computed (:func:`~pluralrm.models.transformer.tiled.tile_attention`,
+    block-sparse); without, queries are processed ``chunk`` at a time, so the float32 scores
+    held at once are ``[B, H, chunk, S]`` rather than ``[B, H, L, L]``; for causal attention a
+    chunk only reads the keys up to its end (half the work of the full square). Elsewhere (GPU/TPU) it calls
     ``jax.nn.dot_product_attention`` with the segment mask, which XLA lowers to a fused kernel
     (cuDNN on NVIDIA GPUs) where the platform has one; ``implementation`` is passed through.
 
@@ -185,6 +199,8 @@ def segment_attention(
         # a padding query with no key to attend to: let it see itself (keeps the softmax finite)
         mask = mask | jnp.eye(l, dtype=bool)[None]
         return jax.nn.dot_product_attention(q, k, v, mask=mask[:, None], implementation=implementation)
+    if tile_pairs is not None:
+        return tile_attention(q, k, v, segment_ids, tile_pairs, packing.ATTENTION_TILE, causal=causal, window=window)
     outs = []
     for start in range(0, l, chunk):
         stop = min(start + chunk, l)

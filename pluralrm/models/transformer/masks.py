@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from pluralrm.models.transformer.layers import positions_from_mask
+from pluralrm.models.transformer.layers import PackedRows, positions_from_mask
 
 
 def attention_inputs(
@@ -20,7 +20,8 @@ def attention_inputs(
     positions: jax.Array | None = None,
     *,
     causal: bool,
-) -> tuple[jax.Array, jax.Array]:
+    tile_pairs: jax.Array | None = None,
+) -> tuple[jax.Array | PackedRows, jax.Array]:
     """The layers' mask argument and the token positions.
 
     Args:
@@ -31,15 +32,16 @@ def attention_inputs(
         them over the non-padding tokens (:func:`~pluralrm.models.transformer.layers.positions_from_mask`),
         so left and right padding give the same positions.
       causal: each token sees only itself and earlier tokens (decoders).
+      tile_pairs: packed rows' block-sparse tile list (``pluralrm.data.packing.attention_tiles``).
 
     Returns:
-      ``(mask, positions)``: ``mask`` is ``segment_ids`` itself for packed rows, else ``[B, L, L]``
+      ``(mask, positions)``: ``mask`` is :class:`PackedRows` for packed rows, else ``[B, L, L]``
       bool, True where query l may attend to key s; ``positions`` ``[B, L]`` int.
     """
     if positions is None:
         positions = positions_from_mask(attention_mask)
     if segment_ids is not None:
-        return segment_ids, positions
+        return PackedRows(segment_ids, tile_pairs), positions
     b, l = attention_mask.shape
     mask = jnp.broadcast_to((attention_mask > 0)[:, None, :], (b, l, l))
     if causal:

@@ -1,0 +1,161 @@
+"""Block-sparse attention of packed rows: only the tiles some segment spans.
+
+A packed row of 512 tokens holding three or four sequences needs only the diagonal blocks of its
+attention matrix. ``pluralrm.data.packing`` cuts the rows into tiles of ``ATTENTION_TILE``
+tokens and lists the (query tile, key tile) pairs that share a segment (``tile_pairs``); this
+module computes scores for those pairs only, ``[P, H, T, T]`` instead of ``[R, H, L, L]``, with
+the segment (and causal / window) mask inside each pair, and combines the pairs of a query tile
+with a log-sum-exp over their partial softmaxes (the same algebra as FlashAttention's online
+softmax, Dao et al. 2022, here over a list rather than a loop).
+
+The backward pass is written out (``jax.custom_vjp``): it keeps the pairs' float32
+probabilities ``[P, H, T, T]`` from the forward pass (on CPU recomputing them cost more than
+storing them) and sums the pairs' query, key and value gradients back into their tiles
+(FlashAttention's backward, per pair). The sums into tiles run as one-hot matmuls while a
+shard has few tiles: XLA's CPU scatter-add is the slow part otherwise.
+
+This path is for CPU (``layers.segment_attention`` picks it when the packer listed tile pairs);
+GPUs and TPUs run ``jax.nn.dot_product_attention`` with the segment mask (fused kernels).
+
+Rows split over ``n`` devices keep their own pair lists (``tile_pairs: [n, P, 2]``, indices
+within a shard), so nothing is gathered across devices.
+"""
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+
+NEG = -1e30  # masked scores: finite, so an empty row of a tile gives exp(0) * 0 = 0, not NaN
+
+
+def tile_attention(
+    q: jax.Array,
+    k: jax.Array,
+    v: jax.Array,
+    segment_ids: jax.Array,
+    tile_pairs: jax.Array,
+    tile: int,
+    *,
+    causal: bool,
+    window: int | None = None,
+) -> jax.Array:
+    """Attention within each segment of packed rows, over the listed tile pairs only.
+
+    Args:
+        q: ``[R, L, H, Dh]``; k, v: ``[R, L, K, Dh]`` with ``H % K == 0``.
+        segment_ids: ``[R, L]`` (1, 2, ... per segment, 0 = padding; ascending along a row).
+        tile_pairs: ``[n, P, 2]`` (query tile, key tile) per shard of ``R / n`` rows, sorted by
+            query tile; key tile -1 marks padding (see ``pluralrm.data.packing.attention_tiles``).
+        tile: tokens per tile (``L`` is a multiple).
+        causal: a query sees only keys at or before it; ``window`` limits how far back.
+    Returns:
+        ``[R, L, H, Dh]`` in ``q``'s dtype; queries with no key (padding) get zeros.
+    """
+    r, l, h, dh = q.shape
+    shards = tile_pairs.shape[0]
+    if l % tile or r % shards:
+        raise ValueError(f"rows [{r}, {l}] do not split into {shards} shards of tiles of {tile} tokens")
+    groups = h // k.shape[2]
+    if groups > 1:  # grouped-query attention: every query head reads its key/value head
+        k, v = jnp.repeat(k, groups, axis=2), jnp.repeat(v, groups, axis=2)
+
+    def tiles(x):  # [R, L, H, Dh] -> [n, R/n * L/T, H, T, Dh]
+        x = x.reshape(shards, r // shards, l // tile, tile, h, dh)
+        return x.transpose(0, 1, 2, 4, 3, 5).reshape(shards, -1, h, tile, dh)
+
+    seg = segment_ids.reshape(shards, -1, tile)
+    run = partial(_attend, per_row=l // tile, causal=causal, window=window, scale=dh**-0.5)
+    args = (tiles(q), tiles(k), tiles(v), seg, tile_pairs[..., 0], tile_pairs[..., 1])
+    if shards == 1:  # one device: no batched gathers (XLA's CPU gather is slower batched)
+        out = run(*(a[0] for a in args))[None]
+    else:
+        out = jax.vmap(run)(*args)
+    out = out.reshape(shards, r // shards, l // tile, h, tile, dh).transpose(0, 1, 2, 4, 3, 5)
+    return out.reshape(r, l, h, dh)
+
+
+def _pair_mask(seg, qi, ki, per_row, causal, window):
+    """``[P, T, T]`` bool: query and key share a segment (and causal / window allow it)."""
+    tile = seg.shape[-1]
+    sq, sk = seg[qi], seg[ki]
+    mask = (sq[:, :, None] == sk[:, None, :]) & (sq[:, :, None] > 0) & (ki >= 0)[:, None, None]
+    if causal or window is not None:
+        col = jnp.arange(tile)
+        # both tiles lie in one row: column distance = tile distance * tile + in-tile distance
+        offset = (qi % per_row - ki % per_row)[:, None, None] * tile + (col[:, None] - col[None, :])[None]
+        if causal:
+            mask = mask & (offset >= 0)
+        if window is not None:
+            mask = mask & (offset < window)
+    return mask
+
+
+def _forward(q, k, v, seg, qi, ki, per_row, causal, window, scale):
+    """Output ``[N, H, T, Dh]`` (float32) and the probabilities of the pairs ``[P, H, T, T]``."""
+    n = q.shape[0]
+    s = jnp.einsum("phqd,phkd->phqk", q[qi], k[ki], preferred_element_type=jnp.float32) * scale
+    s = jnp.where(_pair_mask(seg, qi, ki, per_row, causal, window)[:, None], s, NEG)
+    top = jax.ops.segment_max(jnp.max(s, axis=-1), qi, n, indices_are_sorted=True)  # [N, H, T]
+    # masked scores give exp(NEG - top) = 0 wherever the query sees any key; a padding query
+    # (no key at all) averages its tiles' values, a finite value nobody reads
+    e = jnp.exp(s - top[qi][..., None])
+    total = jax.ops.segment_sum(jnp.sum(e, axis=-1), qi, n, indices_are_sorted=True)
+    p = e / total[qi][..., None]
+    pv = jnp.einsum("phqk,phkd->phqd", p.astype(v.dtype), v[ki], preferred_element_type=jnp.float32)
+    return _sum_into(pv, qi, n), p
+
+
+ONEHOT_TILES = 256
+"""Up to this many tiles a shard, pair sums run as one-hot matmuls (see :func:`_sum_into`)."""
+
+
+def _sum_into(x, index, n):
+    """``out[i] = sum of x[p] where index[p] == i`` (index -1: dropped).
+
+    XLA's CPU scatter-add is several times slower than a ``[n, P] x [P, ...]`` one-hot product
+    while ``n`` is small (the product costs ``n / 2T`` of the attention's own matmuls), so
+    up to :data:`ONEHOT_TILES` tiles the sum is a matmul, beyond a ``segment_sum``.
+    """
+    if n > ONEHOT_TILES:
+        return jax.ops.segment_sum(x, index, n)
+    onehot = (index[None, :] == jnp.arange(n)[:, None]).astype(x.dtype)
+    return jnp.einsum("np,p...->n...", onehot, x)
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(6, 7, 8, 9))
+def _attend_core(q, k, v, seg, qi, ki, per_row, causal, window, scale):
+    return _forward(q, k, v, seg, qi, ki, per_row, causal, window, scale)[0].astype(q.dtype)
+
+
+def _attend_fwd(q, k, v, seg, qi, ki, per_row, causal, window, scale):
+    out, p = _forward(q, k, v, seg, qi, ki, per_row, causal, window, scale)
+    out = out.astype(q.dtype)
+    return out, (q, k, v, qi, ki, out, p)
+
+
+def _attend_bwd(per_row, causal, window, scale, residuals, d_out):
+    q, k, v, qi, ki, out, p = residuals
+    n = q.shape[0]
+    f32 = lambda x: x.astype(jnp.float32)  # noqa: E731
+    do = f32(d_out)
+    do_q = do[qi]
+    dv = _sum_into(jnp.einsum("phqk,phqd->phkd", p, do_q), ki, n)
+    dp = jnp.einsum("phqd,phkd->phqk", do_q, f32(v)[ki])
+    delta = jnp.sum(do * f32(out), axis=-1)  # [N, H, T]: rowsum(dO * O) = rowsum(P * dP)
+    ds = p * (dp - delta[qi][..., None]) * scale
+    dq = _sum_into(jnp.einsum("phqk,phkd->phqd", ds, f32(k)[ki]), qi, n)
+    dk = _sum_into(jnp.einsum("phqk,phqd->phkd", ds, f32(q)[qi]), ki, n)
+    return dq.astype(q.dtype), dk.astype(k.dtype), dv.astype(v.dtype), None, None, None
+
+
+_attend_core.defvjp(_attend_fwd, _attend_bwd)
+
+
+def _attend(q, k, v, seg, qi, ki, *, per_row, causal, window, scale):
+    """One shard: ``q, k, v: [N, H, T, Dh]`` tiles, ``seg: [N, T]``, pairs ``qi, ki: [P]``."""
+    return _attend_core(q, k, v, seg, qi, ki, per_row, causal, window, scale)
+
+
+__all__ = ["tile_attention"]
