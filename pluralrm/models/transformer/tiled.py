@@ -9,7 +9,7 @@ with a log-sum-exp over their partial softmaxes (the same algebra as FlashAttent
 softmax, Dao et al. 2022, here over a list rather than a loop).
 
 The backward pass is written out (``jax.custom_vjp``): it keeps the pairs' float32
-probabilities ``[P, H, T, T]`` from the forward pass (on CPU recomputing them cost more than
+unnormalised probabilities ``[P, H, T, T]`` from the forward pass (on CPU recomputing them cost more than
 storing them) and sums the pairs' query, key and value gradients back into their tiles
 (FlashAttention's backward, per pair). The sums into tiles run as one-hot matmuls while a
 shard has few tiles: XLA's CPU scatter-add is the slow part otherwise.
@@ -93,7 +93,8 @@ def _pair_mask(seg, qi, ki, per_row, causal, window):
 
 
 def _forward(q, k, v, seg, qi, ki, per_row, causal, window, scale):
-    """Output ``[N, H, T, Dh]`` (float32) and the probabilities of the pairs ``[P, H, T, T]``."""
+    """Output ``[N, H, T, Dh]`` (float32), the pairs' unnormalised probabilities
+    ``e = exp(s - max)`` ``[P, H, T, T]`` and every query's softmax denominator ``[N, H, T]``."""
     n = q.shape[0]
     s = jnp.einsum("phqd,phkd->phqk", q[qi], k[ki], preferred_element_type=jnp.float32) * scale
     s = jnp.where(_pair_mask(seg, qi, ki, per_row, causal, window)[:, None], s, NEG)
@@ -102,9 +103,9 @@ def _forward(q, k, v, seg, qi, ki, per_row, causal, window, scale):
     # (no key at all) averages its tiles' values, a finite value nobody reads
     e = jnp.exp(s - top[qi][..., None])
     total = jax.ops.segment_sum(jnp.sum(e, axis=-1), qi, n, indices_are_sorted=True)
-    p = e / total[qi][..., None]
-    pv = jnp.einsum("phqk,phkd->phqd", p.astype(v.dtype), v[ki], preferred_element_type=jnp.float32)
-    return _sum_into(pv, qi, n), p
+    total = jnp.where(total > 0, total, 1.0)  # a tile in no pair (all padding): output 0, not NaN
+    pv = jnp.einsum("phqk,phkd->phqd", e.astype(v.dtype), v[ki], preferred_element_type=jnp.float32)
+    return _sum_into(pv, qi, n) / total[..., None], e, total
 
 
 ONEHOT_TILES = 256
@@ -130,21 +131,23 @@ def _attend_core(q, k, v, seg, qi, ki, per_row, causal, window, scale):
 
 
 def _attend_fwd(q, k, v, seg, qi, ki, per_row, causal, window, scale):
-    out, p = _forward(q, k, v, seg, qi, ki, per_row, causal, window, scale)
+    out, e, total = _forward(q, k, v, seg, qi, ki, per_row, causal, window, scale)
     out = out.astype(q.dtype)
-    return out, (q, k, v, qi, ki, out, p)
+    return out, (q, k, v, qi, ki, out, e, total)
 
 
 def _attend_bwd(per_row, causal, window, scale, residuals, d_out):
-    q, k, v, qi, ki, out, p = residuals
+    # with P = e / total: dV = P^T dO, dS = P * (dO V^T - rowsum(dO * O)); dividing dO by the
+    # denominator once ([N, H, T, Dh]) spares a pass over the [P, H, T, T] probabilities
+    q, k, v, qi, ki, out, e, total = residuals
     n = q.shape[0]
     f32 = lambda x: x.astype(jnp.float32)  # noqa: E731
-    do = f32(d_out)
+    do = f32(d_out) / total[..., None]
     do_q = do[qi]
-    dv = _sum_into(jnp.einsum("phqk,phqd->phkd", p, do_q), ki, n)
+    dv = _sum_into(jnp.einsum("phqk,phqd->phkd", e, do_q), ki, n)
     dp = jnp.einsum("phqd,phkd->phqk", do_q, f32(v)[ki])
-    delta = jnp.sum(do * f32(out), axis=-1)  # [N, H, T]: rowsum(dO * O) = rowsum(P * dP)
-    ds = p * (dp - delta[qi][..., None]) * scale
+    delta = jnp.sum(do * f32(out), axis=-1)  # [N, H, T]
+    ds = e * (dp - delta[qi][..., None]) * scale
     dq = _sum_into(jnp.einsum("phqk,phkd->phqd", ds, f32(k)[ki]), qi, n)
     dk = _sum_into(jnp.einsum("phqk,phqd->phkd", ds, f32(q)[qi]), ki, n)
     return dq.astype(q.dtype), dk.astype(k.dtype), dv.astype(v.dtype), None, None, None
