@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from pluralrm.data.featurize import Featurizer, pair_inputs
+from pluralrm.train.memory import mapped_files, release_mapped_pages, trim_heap
 from pluralrm.data.packing import is_packed, packed_pair_inputs
 from pluralrm.data.schema import GroupSchema
 
@@ -322,6 +323,11 @@ def _pad(tree: Any, extra: int) -> Any:
     return np.concatenate([tree, pad])
 
 
+RELEASE_ROWS = 16384
+"""Rows read between two hand-backs of mapped pages and freed heap (see ``BatchStream.iterate``):
+at most a few hundred MB of text pages resident, a few ms each time."""
+
+
 class BatchStream:
     """Training batches at positions (epoch, index); see the module docstring."""
 
@@ -344,6 +350,8 @@ class BatchStream:
         self.process = process
         self.batches_per_epoch = len(data) // batch_size
         self._order: tuple[int, np.ndarray] | None = None  # (epoch, its permutation)
+        texts = (data.prompts, data.chosen, data.rejected)
+        self._mapped = mapped_files(t.column for t in texts if isinstance(t, RowTexts))
 
     def order(self, epoch: int) -> np.ndarray:
         """Epoch ``epoch``'s permutation of the rows, computed once per epoch (at 10M rows a
@@ -374,16 +382,25 @@ class BatchStream:
         """Yields (position, batch) from ``start`` on, featurizing ahead in a thread.
 
         ``place`` (e.g. a sharded ``device_put``) is applied in that thread too, so the batches
-        waiting in the queue are already on the devices when the loop takes them.
+        waiting in the queue are already on the devices when the loop takes them. Every
+        ``RELEASE_ROWS`` rows the thread hands the pages of a memory-mapped table it has read,
+        and the heap it has freed, back to the OS (``pluralrm.train.memory``): the resident set
+        stays flat over an epoch instead of growing to the whole file.
         """
         q: queue.Queue = queue.Queue(maxsize=prefetch)
         stop = threading.Event()
 
         def produce():
             pos = start
+            read = 0
             try:
                 while not stop.is_set():
                     batch = self.batch(pos)
+                    read += self.batch_size
+                    if read >= RELEASE_ROWS:  # keep the resident set flat over a long epoch
+                        release_mapped_pages(self._mapped)
+                        trim_heap()
+                        read = 0
                     item = (pos, batch if place is None else place(batch))
                     while not stop.is_set():
                         try:

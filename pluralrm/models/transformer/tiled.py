@@ -11,8 +11,8 @@ softmax, Dao et al. 2022, here over a list rather than a loop).
 The backward pass is written out (``jax.custom_vjp``): it keeps the pairs' float32
 unnormalised probabilities ``[P, H, T, T]`` from the forward pass (on CPU recomputing them cost more than
 storing them) and sums the pairs' query, key and value gradients back into their tiles
-(FlashAttention's backward, per pair). The sums into tiles run as one-hot matmuls while a
-shard has few tiles: XLA's CPU scatter-add is the slow part otherwise.
+(FlashAttention's backward, per pair). The sums into tiles are ``segment_sum``s of
+materialised arrays (fused into the scatter, XLA on CPU computed the einsums element by element).
 
 This path is for CPU (``layers.segment_attention`` picks it when the packer listed tile pairs);
 GPUs and TPUs run ``jax.nn.dot_product_attention`` with the segment mask (fused kernels).
@@ -108,21 +108,10 @@ def _forward(q, k, v, seg, qi, ki, per_row, causal, window, scale):
     return _sum_into(pv, qi, n) / total[..., None], e, total
 
 
-ONEHOT_TILES = 256
-"""Up to this many tiles a shard, pair sums run as one-hot matmuls (see :func:`_sum_into`)."""
-
-
 def _sum_into(x, index, n):
-    """``out[i] = sum of x[p] where index[p] == i`` (index -1: dropped).
-
-    XLA's CPU scatter-add is several times slower than a ``[n, P] x [P, ...]`` one-hot product
-    while ``n`` is small (the product costs ``n / 2T`` of the attention's own matmuls), so
-    up to :data:`ONEHOT_TILES` tiles the sum is a matmul, beyond a ``segment_sum``.
-    """
-    if n > ONEHOT_TILES:
-        return jax.ops.segment_sum(x, index, n)
-    onehot = (index[None, :] == jnp.arange(n)[:, None]).astype(x.dtype)
-    return jnp.einsum("np,p...->n...", onehot, x)
+    """``out[i] = sum of x[p] where index[p] == i`` (index -1: dropped). ``x`` is materialised
+    first: XLA on CPU otherwise fuses the einsum producing it into the scatter, elementwise."""
+    return jax.ops.segment_sum(jax.lax.optimization_barrier(x), index, n)
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(6, 7, 8, 9))
