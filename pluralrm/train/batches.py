@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 
 from pluralrm.data.featurize import Featurizer, pair_inputs
-from pluralrm.train.memory import mapped_files, release_mapped_pages, trim_heap
 from pluralrm.data.packing import is_packed, packed_pair_inputs
 from pluralrm.data.schema import GroupSchema
+from pluralrm.train.memory import mapped_files, release_mapped_pages, trim_heap
 
 Position = tuple[int, int]
 
