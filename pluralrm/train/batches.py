@@ -35,7 +35,7 @@ import numpy as np
 from pluralrm.data.featurize import Featurizer, pair_inputs
 from pluralrm.data.packing import is_packed, packed_pair_inputs
 from pluralrm.data.schema import GroupSchema
-from pluralrm.train.memory import mapped_files, release_mapped_pages, trim_heap
+from pluralrm.train.memory import MappedPages, mapped_files, release_mapped_pages
 
 Position = tuple[int, int]
 
@@ -61,6 +61,10 @@ class EncodedComparisons:
 class RowTexts:
     """A text column of a dataset's rows, gathered on demand from the Arrow table underneath.
 
+    Of a memory-mapped table, each chunk's pages are handed back to the OS right after a gather
+    read them (``pluralrm.train.memory``): the resident set stays flat over an epoch instead of
+    holding the whole file.
+
     ``column`` is the table's own column (its few record-batch chunks; memory-mapped or not) and
     ``rows [N]`` which of its rows each dataset row is (a ``select``/``split`` indices mapping;
     None when there is none). Reading the column through the dataset instead (``arrow_column``)
@@ -73,6 +77,7 @@ class RowTexts:
         self.column = column if isinstance(column, pa.ChunkedArray) else pa.chunked_array([column])
         self.rows = rows
         self._offsets = np.cumsum([0] + [len(c) for c in self.column.chunks])  # [chunks + 1]
+        self._pages = MappedPages(self.column)  # memory-mapped chunks: released after each read
 
     def __len__(self) -> int:
         return len(self.column) if self.rows is None else len(self.rows)
@@ -88,7 +93,8 @@ class RowTexts:
         pieces = []
         for c, start, stop in _runs(chunk[order]):
             local = where[order[start:stop]] - self._offsets[c]
-            pieces.append(self.column.chunk(c).take(pa.array(local)))
+            pieces.append(self.column.chunk(c).take(pa.array(local)))  # a copy: the chunk may go
+            self._pages.release(c)
         if not pieces:
             return pa.array([], self.column.type)
         gathered = pa.concat_arrays(pieces)  # rows in chunk order
@@ -150,7 +156,7 @@ def encode_comparisons(
         labelled = value_label_arrays(dataset, num_values)
         if labelled is not None:
             values, mask = labelled
-    return EncodedComparisons(
+    encoded = EncodedComparisons(
         prompts=RowTexts(dataset.data.column("prompt"), rows),
         chosen=RowTexts(dataset.data.column("chosen"), rows),
         rejected=RowTexts(dataset.data.column("rejected"), rows),
@@ -161,6 +167,9 @@ def encode_comparisons(
         values=values,
         values_mask=mask,
     )
+    # columns read whole (ids, labels, weights) of a memory-mapped table: out of the resident set
+    release_mapped_pages(mapped_files(dataset.data.column(c) for c in cols))
+    return encoded
 
 
 def encode_group_columns(dataset: Any, schema: GroupSchema, rows: np.ndarray | None = None) -> np.ndarray:
@@ -323,12 +332,6 @@ def _pad(tree: Any, extra: int) -> Any:
     return np.concatenate([tree, pad])
 
 
-RELEASE_ROWS = 2048
-"""Rows read between two hand-backs of mapped pages and freed heap (see ``BatchStream.iterate``).
-Each text read maps ~64 KB around it (the kernel's fault-around), so 2,048 rows leave at most
-~400 MB of a mapped file resident; a hand-back took ~3 ms (1M comparisons, 439 MB resident)."""
-
-
 class BatchStream:
     """Training batches at positions (epoch, index); see the module docstring."""
 
@@ -351,8 +354,6 @@ class BatchStream:
         self.process = process
         self.batches_per_epoch = len(data) // batch_size
         self._order: tuple[int, np.ndarray] | None = None  # (epoch, its permutation)
-        texts = (data.prompts, data.chosen, data.rejected)
-        self._mapped = mapped_files(t.column for t in texts if isinstance(t, RowTexts))
 
     def order(self, epoch: int) -> np.ndarray:
         """Epoch ``epoch``'s permutation of the rows, computed once per epoch (at 10M rows a
@@ -383,25 +384,16 @@ class BatchStream:
         """Yields (position, batch) from ``start`` on, featurizing ahead in a thread.
 
         ``place`` (e.g. a sharded ``device_put``) is applied in that thread too, so the batches
-        waiting in the queue are already on the devices when the loop takes them. Every
-        ``RELEASE_ROWS`` rows the thread hands the pages of a memory-mapped table it has read,
-        and the heap it has freed, back to the OS (``pluralrm.train.memory``): the resident set
-        stays flat over an epoch instead of growing to the whole file.
+        waiting in the queue are already on the devices when the loop takes them.
         """
         q: queue.Queue = queue.Queue(maxsize=prefetch)
         stop = threading.Event()
 
         def produce():
             pos = start
-            read = 0
             try:
                 while not stop.is_set():
                     batch = self.batch(pos)
-                    read += self.batch_size
-                    if read >= RELEASE_ROWS:  # keep the resident set flat over a long epoch
-                        release_mapped_pages(self._mapped)
-                        trim_heap()
-                        read = 0
                     item = (pos, batch if place is None else place(batch))
                     while not stop.is_set():
                         try:

@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from pluralrm.train.memory import mapped_files, release_mapped_pages, trim_heap
+from pluralrm.train.memory import MappedPages, mapped_files, release_mapped_pages
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self (Linux)")
 
@@ -39,7 +39,25 @@ def test_release_drops_the_pages_of_a_mapped_table_and_keeps_its_data(tmp_path):
     assert release_mapped_pages({path}) > 0
     assert _resident_kib(path) < before / 10
     assert column.to_pylist() == texts  # read again from the file
-    trim_heap()
+    pages = MappedPages(column)
+    assert pages and len(pages.ranges) == column.num_chunks
+    pages.release(0)  # one chunk only: the others stay resident
+    assert 0 < _resident_kib(path) < before
+
+
+def test_row_texts_hand_each_chunk_back_after_a_gather(tmp_path):
+    from pluralrm.train.batches import RowTexts
+
+    path = str(tmp_path / "texts.arrow")
+    texts = [f"text {i} " + "y" * (i % 500) for i in range(80_000)]
+    table = pa.table({"text": texts})
+    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table, max_chunksize=8_000)
+    column = pa.ipc.open_file(pa.memory_map(path)).read_all().column("text")
+    rows = RowTexts(column)
+    picked = np.random.default_rng(0).choice(len(texts), 2_000, replace=False)
+    assert rows.take(picked).to_pylist() == [texts[i] for i in picked]
+    assert _resident_kib(path) < 1_000  # every chunk handed back: nothing of the ~20 MB file stays
 
 
 def test_in_memory_arrays_are_never_advised():
@@ -47,3 +65,4 @@ def test_in_memory_arrays_are_never_advised():
     numbers = pa.array(np.arange(100_000))
     assert mapped_files([column, numbers]) == set()
     assert release_mapped_pages(set()) == 0
+    assert not MappedPages(column) and not MappedPages(numbers)
