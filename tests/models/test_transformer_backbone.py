@@ -110,10 +110,18 @@ def test_freeze_mode_validation(tiny_checkpoint):
         backbone(tiny_checkpoint, "bert").is_trainable(("layers", 0, "up", "kernel"))
 
 
-@pytest.mark.parametrize("name", ["bert", "qwen3"])
-def test_remat_gives_same_outputs_and_gradients(tiny_checkpoint, name):
+@pytest.mark.parametrize("name, layout", [("bert", "padded"), ("qwen3", "padded"), ("bert", "packed"),
+                                          ("qwen3", "packed")])
+def test_remat_gives_same_outputs_and_gradients(tiny_checkpoint, monkeypatch, name, layout):
     ids, mask = padded_batch(seed=3)
     batch = inputs(ids, mask)
+    if layout == "packed":  # packed rows with block-sparse tile pairs (PackedRows through remat)
+        from pluralrm.data import packing
+
+        monkeypatch.setattr(packing, "ATTENTION_TILE", 4)
+        batch = {k: jnp.asarray(v) for k, v in packing.pack({"input_ids": np.asarray(ids),
+                                                               "attention_mask": np.asarray(mask)}, 16).items()}
+        assert "tile_pairs" in batch
     results = []
     for remat in (False, True):
         model = backbone(tiny_checkpoint, name, remat=remat)
