@@ -35,7 +35,7 @@ import numpy as np
 from pluralrm.data.featurize import Featurizer, pair_inputs
 from pluralrm.data.packing import is_packed, packed_pair_inputs
 from pluralrm.data.schema import GroupSchema
-from pluralrm.train.memory import MappedPages, mapped_files, release_mapped_pages
+from pluralrm.train.memory import MappedPages
 
 Position = tuple[int, int]
 
@@ -168,7 +168,8 @@ def encode_comparisons(
         values_mask=mask,
     )
     # columns read whole (ids, labels, weights) of a memory-mapped table: out of the resident set
-    release_mapped_pages(mapped_files(dataset.data.column(c) for c in cols))
+    for c in cols:
+        MappedPages(dataset.data.column(c)).release()
     return encoded
 
 

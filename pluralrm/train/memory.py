@@ -12,7 +12,7 @@ lie in read-only file mappings; ``release(i)`` tells the kernel (``madvise(MADV_
 that the process no longer needs chunk ``i``'s pages: they leave its resident set, stay in the
 page cache, and a later read maps them again (a minor fault; gathering a batch cost the same
 12 ms either way). Nothing is lost: the file is the data. Anonymous (heap) memory and writable
-mappings are never advised. :func:`release_mapped_pages` does the same for whole files.
+mappings are never advised.
 """
 from __future__ import annotations
 
@@ -46,13 +46,13 @@ class MappedPages:
     """The pages of a (chunked) Arrow array that lie in read-only file mappings, chunk by chunk.
 
     ``release(i)`` drops this process's resident pages of chunk ``i``'s buffers (page-aligned,
-    clamped to their mapping); chunks of in-memory arrays have no ranges and are never advised.
+    clamped to their mapping), ``release()`` those of every chunk; chunks of in-memory arrays
+    have no ranges and are never advised (nor is anything where ``madvise`` is unavailable).
     """
 
     def __init__(self, array):
-        maps = [(s, e) for s, e, perms, _ in _maps() if "w" not in perms]
+        maps = [(s, e) for s, e, perms, _ in _maps() if "w" not in perms] if _LIBC is not None else []
         self.ranges: list[list[tuple[int, int]]] = []
-        self.files: set[str] = set()
         for chunk in getattr(array, "chunks", [array]):
             ranges = []
             for b in chunk.buffers():
@@ -65,44 +65,18 @@ class MappedPages:
                         ranges.append((start, stop))
                         break
             self.ranges.append(ranges)
-        self.files = {path for s, e, perms, path in _maps() if "w" not in perms
-                      and any(s <= a < e for r in self.ranges for a, _ in r)}
 
     def __bool__(self) -> bool:
         return any(self.ranges)
 
-    def release(self, chunk: int) -> None:
-        libc = _libc() if self.ranges[chunk] else None
-        if libc is None or not sys.platform.startswith("linux"):
-            return
-        for start, stop in self.ranges[chunk]:
-            libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(stop - start), MADV_DONTNEED)
-
-
-def mapped_files(arrays: Iterable) -> set[str]:
-    """The files whose read-only mappings hold any of the given pyarrow arrays' buffers
-    (chunks of a memory-mapped table); empty for in-memory arrays."""
-    return set().union(*(MappedPages(a).files for a in arrays))
-
-
-def release_mapped_pages(paths: set[str]) -> int:
-    """Drops this process's resident pages of the read-only mappings of ``paths``; returns the
-    bytes of mappings advised (0 where unsupported)."""
-    if not paths or not sys.platform.startswith("linux"):
-        return 0
-    libc = _libc()
-    if libc is None:
-        return 0
-    done = 0
-    for start, end, perms, path in _maps():
-        if path in paths and "w" not in perms:
-            if libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), MADV_DONTNEED) == 0:
-                done += end - start
-    return done
+    def release(self, chunk: int | None = None) -> None:
+        for start, stop in (r for c in ([chunk] if chunk is not None else range(len(self.ranges)))
+                            for r in self.ranges[c]):
+            _LIBC.madvise(ctypes.c_void_p(start), ctypes.c_size_t(stop - start), MADV_DONTNEED)
 
 
 def _libc():
-    if os.name != "posix":
+    if not sys.platform.startswith("linux"):
         return None
     try:
         return ctypes.CDLL(None)
@@ -110,4 +84,7 @@ def _libc():
         return None
 
 
-__all__ = ["MappedPages", "mapped_files", "release_mapped_pages"]
+_LIBC = _libc()
+
+
+__all__ = ["MappedPages"]

@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from pluralrm.train.memory import MappedPages, mapped_files, release_mapped_pages
+from pluralrm.train.memory import MappedPages
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self (Linux)")
 
@@ -32,15 +32,14 @@ def test_release_drops_the_pages_of_a_mapped_table_and_keeps_its_data(tmp_path):
     with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table, max_chunksize=10_000)
     column = pa.ipc.open_file(pa.memory_map(path)).read_all().column("text")
-    assert mapped_files([column]) == {path}
+    pages = MappedPages(column)
+    assert pages and len(pages.ranges) == column.num_chunks and all(pages.ranges)
     assert column.to_pylist() == texts  # every page read: resident
     before = _resident_kib(path)
     assert before > 5_000
-    assert release_mapped_pages({path}) > 0
+    pages.release()
     assert _resident_kib(path) < before / 10
     assert column.to_pylist() == texts  # read again from the file
-    pages = MappedPages(column)
-    assert pages and len(pages.ranges) == column.num_chunks
     pages.release(0)  # one chunk only: the others stay resident
     assert 0 < _resident_kib(path) < before
 
@@ -63,6 +62,5 @@ def test_row_texts_hand_each_chunk_back_after_a_gather(tmp_path):
 def test_in_memory_arrays_are_never_advised():
     column = pa.chunked_array([pa.array(["a", "b" * 5000]), pa.array(["c"] * 1000)])
     numbers = pa.array(np.arange(100_000))
-    assert mapped_files([column, numbers]) == set()
-    assert release_mapped_pages(set()) == 0
     assert not MappedPages(column) and not MappedPages(numbers)
+    MappedPages(column).release()  # nothing to advise: no-op

@@ -27,7 +27,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-NEG = -1e30  # masked scores: finite, so an empty row of a tile gives exp(0) * 0 = 0, not NaN
+NEG = -1e30  # masked scores: finite, so exp(NEG - max) is 0 and no inf - inf appears
 
 
 def tile_attention(
@@ -66,7 +66,9 @@ def tile_attention(
         return x.transpose(0, 1, 2, 4, 3, 5).reshape(shards, -1, h, tile, dh)
 
     seg = segment_ids.reshape(shards, -1, tile)
-    run = partial(_attend, per_row=l // tile, causal=causal, window=window, scale=dh**-0.5)
+    def run(q, k, v, seg, qi, ki):  # one shard: [N, H, T, Dh] tiles, seg [N, T], pairs [P]
+        return _attend(q, k, v, seg, qi, ki, l // tile, causal, window, dh**-0.5)
+
     args = (tiles(q), tiles(k), tiles(v), seg, tile_pairs[..., 0], tile_pairs[..., 1])
     if shards == 1:  # one device: no batched gathers (XLA's CPU gather is slower batched)
         out = run(*(a[0] for a in args))[None]
@@ -115,7 +117,7 @@ def _sum_into(x, index, n):
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(6, 7, 8, 9))
-def _attend_core(q, k, v, seg, qi, ki, per_row, causal, window, scale):
+def _attend(q, k, v, seg, qi, ki, per_row, causal, window, scale):
     return _forward(q, k, v, seg, qi, ki, per_row, causal, window, scale)[0].astype(q.dtype)
 
 
@@ -142,12 +144,7 @@ def _attend_bwd(per_row, causal, window, scale, residuals, d_out):
     return dq.astype(q.dtype), dk.astype(k.dtype), dv.astype(v.dtype), None, None, None
 
 
-_attend_core.defvjp(_attend_fwd, _attend_bwd)
-
-
-def _attend(q, k, v, seg, qi, ki, *, per_row, causal, window, scale):
-    """One shard: ``q, k, v: [N, H, T, Dh]`` tiles, ``seg: [N, T]``, pairs ``qi, ki: [P]``."""
-    return _attend_core(q, k, v, seg, qi, ki, per_row, causal, window, scale)
+_attend.defvjp(_attend_fwd, _attend_bwd)
 
 
 __all__ = ["tile_attention"]
