@@ -73,7 +73,7 @@ def main() -> None:
         ours = seconds(lambda: load(path, groups=["country", "language"]))
         cache = tempfile.mkdtemp(prefix="hf-cache-", dir=directory)
         theirs = seconds(lambda: peers[fmt](str(path), cache_dir=cache))
-        print(f"{fmt:<8} {path.stat().st_size / 1e6:>6.0f} {ours:>14.2f} {theirs:>9.2f} {ours / theirs:>6.2f}")
+        print(f"{fmt:<8} {path.stat().st_size / 1e6:>6.0f} {ours:>14.3f} {theirs:>9.3f} {ours / theirs:>6.2f}")
 
 
 if __name__ == "__main__":
