@@ -23,15 +23,22 @@ class StepClock:
     """Hooks for ``pluralrm.train.fit``: ``on_log`` records when each read point's step has
     finished (``log_points``: ``(step, seconds)``); the ``transform_batch`` hook (``__call__``)
     records the layout of each batch: the row width (last axis of ``input_ids``), the number of
-    rows the model runs (packed rows, or 2 x pairs padded sequences) and every sequence's real
-    length (and, as ``stamps``, when the prefetch thread prepared it: not a training time)."""
+    rows the model runs (packed rows, or 2 x pairs padded sequences), with ``sequence_lengths``
+    every sequence's real length (and, as ``stamps``, when the prefetch thread prepared it: not a
+    training time).
 
-    def __init__(self):
+    Per-sequence lengths are kept only when asked (``sequence_lengths=True``, for FLOP counts):
+    they are 2 x batch numbers a step, and as Python lists of ints (~40 bytes each) a 10M-row
+    epoch of batch 4,096 held ~0.8 GB of them, which the memory benchmark counted as the
+    trainer's heap. Kept as int32 arrays (8 KB a step at batch 1,024)."""
+
+    def __init__(self, sequence_lengths: bool = False):
         self.log_points: list[tuple[int, float]] = []
         self.stamps: list[float] = []
         self.lengths: list[int] = []
         self.rows: list[int] = []
-        self.sequence_lengths: list[list[int]] = []
+        self.keep_sequence_lengths = sequence_lengths
+        self.sequence_lengths: list[np.ndarray] = []
         self.tile_pairs: list[int] = []
 
     def __call__(self, step: int, batch: dict) -> dict:
@@ -42,14 +49,15 @@ class StepClock:
         self.rows.append(int(np.prod(first.shape[:-1])))
         pairs = inputs.get("tile_pairs")  # block-sparse attention: [shards, P, 2] (padding included)
         self.tile_pairs.append(0 if pairs is None else int(np.prod(pairs.shape[:2])))
-        weight = np.asarray(batch["weight"]) > 0
-        if "segment_ids" in inputs:  # packed: per-sequence lengths [B, 2]
-            real = np.asarray(inputs["lengths"])[weight]
-        elif "attention_mask" in inputs:
-            real = np.asarray(inputs["attention_mask"]).sum(axis=-1)[weight]
-        else:  # hashed n-gram ids, 0 = padding
-            real = (np.asarray(first) != 0).sum(axis=-1)[weight]
-        self.sequence_lengths.append([int(n) for n in real.reshape(-1)])
+        if self.keep_sequence_lengths:
+            weight = np.asarray(batch["weight"]) > 0
+            if "segment_ids" in inputs:  # packed: per-sequence lengths [B, 2]
+                real = np.asarray(inputs["lengths"])[weight]
+            elif "attention_mask" in inputs:
+                real = np.asarray(inputs["attention_mask"]).sum(axis=-1)[weight]
+            else:  # hashed n-gram ids, 0 = padding
+                real = (np.asarray(first) != 0).sum(axis=-1)[weight]
+            self.sequence_lengths.append(real.reshape(-1).astype(np.int32))
         return batch
 
     def on_log(self, step: int, means: dict) -> None:
@@ -57,7 +65,7 @@ class StepClock:
 
     def to_dict(self, batch_size: int) -> dict:
         return {"log_points": self.log_points, "stamps": self.stamps, "lengths": self.lengths, "widths": self.lengths,
-                "rows": self.rows, "sequence_lengths": self.sequence_lengths, "tile_pairs": self.tile_pairs, "steps": len(self.stamps), "batch_size": batch_size}
+                "rows": self.rows, "sequence_lengths": [n.tolist() for n in self.sequence_lengths], "tile_pairs": self.tile_pairs, "steps": len(self.stamps), "batch_size": batch_size}
 
 
 def steady_rate(record: dict, skip: int) -> tuple[float, float, list[int]]:

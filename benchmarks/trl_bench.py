@@ -151,7 +151,7 @@ def run_pluralrm(spec: dict, out: dict) -> None:
     config = pluralrm_config(spec, str(Path(spec["work_dir"]) / f"pluralrm-run-{spec.get('round', 0)}"))
     train = Dataset.from_list(read_jsonl(spec["train"]))
     held_out = Dataset.from_list(read_jsonl(spec["eval"]))
-    clock = StepClock()
+    clock = StepClock(sequence_lengths=True)
     _, result = fit(config, train, held_out, transform_batch=clock, on_log=clock.on_log)
     out["train"] = dict(clock.to_dict(spec["batch_size"]), compilations=result.compilations)
     out["eval_accuracy"] = result.eval_metrics[-1]["groups"][0]["accuracy"]

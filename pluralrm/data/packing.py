@@ -11,7 +11,7 @@ Pooling then reads one vector per sequence from the flat token index of its firs
 token (CLS / last-token pooling) or averages the tokens of its segment (mean pooling).
 
 Static shapes: the row length is fixed (``row_length``) and the number of rows is rounded up
-with :func:`bucket_rows` (exact up to 4, then steps of 1/4 of the power of two below: under
+with :func:`bucket_rows` (exact up to 8, then steps of 1/4 of the power of two below: under
 25 % extra rows, two to four distinct shapes for a given batch size, one compilation each); the number
 of sequences is the batch's (padding comparisons are zero-length sequences).
 

@@ -13,7 +13,8 @@ BENCH = ROOT / "benchmarks"
 sys.path.insert(0, str(BENCH))
 
 import flops  # noqa: E402
-from steptime import steady_rate  # noqa: E402
+import numpy as np  # noqa: E402
+from steptime import StepClock, steady_rate  # noqa: E402
 
 
 def run(script: str, *args: str, timeout: int = 600) -> str:
@@ -44,6 +45,20 @@ def test_steady_rate_uses_the_window_after_skip():
     assert lengths == [64, 128, 128]
     with pytest.raises(ValueError):
         steady_rate(record, skip=4)
+
+
+def test_step_clock_keeps_sequence_lengths_only_when_asked():
+    # hashed ids (0 = padding) of 3 pairs, the last a weight-0 padding row
+    ids = np.zeros((3, 2, 8), np.int32)
+    ids[0, 0, :5] = ids[0, 1, :3] = ids[1, 0, :8] = ids[1, 1, :1] = ids[2, 0, :4] = 7
+    batch = {"inputs": {"ids": ids}, "weight": np.array([1.0, 1.0, 0.0], np.float32)}
+    lean, full = StepClock(), StepClock(sequence_lengths=True)
+    for step in range(3):
+        assert lean(step, batch) is batch and full(step, batch) is batch
+    assert lean.sequence_lengths == [] and lean.rows == [6] * 3 and lean.lengths == [8] * 3
+    record = full.to_dict(batch_size=3)
+    assert record["sequence_lengths"] == [[5, 3, 8, 1]] * 3
+    json.dumps(record)  # what the benchmarks write
 
 
 def test_steady_rate_times_pluralrm_between_read_points_not_prefetch_stamps():
