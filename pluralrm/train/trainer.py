@@ -54,6 +54,7 @@ from pluralrm.train.batches import BatchStream, encode_comparisons
 from pluralrm.train.checkpoint import RunCheckpoints, abstract_tree, write_json_atomic
 from pluralrm.train.config import RESUME_SAFE_KEYS, TrainConfig, checkpoint_interval, config_to_yaml, resume_differences
 from pluralrm.train.evaluate import Evaluator
+from pluralrm.train.inflight import InFlight
 from pluralrm.train.monitor import MetricsLog, ProgressBar, group_table
 from pluralrm.train.step import (
     NONFINITE_SLOTS,
@@ -340,17 +341,21 @@ def _train_loop(config, model, train, eval_data, run_dir, mesh, checkpoints, met
     evals_without_improvement = 0
     t_start, n_start = time.perf_counter(), step
     counter = itertools.count(step)
+    in_flight = InFlight(start=step)  # the loop runs at most IN_FLIGHT steps ahead of the device
 
     def prepare(batch):  # runs in the prefetch thread, in step order
+        index = next(counter)
+        in_flight.wait_before(index)
         if transform_batch is not None:
-            batch = transform_batch(next(counter), batch)
+            batch = transform_batch(index, batch)
         return place(batch)
 
     try:
         iterator = stream.iterate(position, place=prepare)
         while step < total_steps:
             pos, batch = next(iterator)
-            state, _ = step_fn(state, rest, batch)
+            state, metrics = step_fn(state, rest, batch)
+            in_flight.dispatched(step, metrics)  # not state: it is donated to the next step
             step += 1
             positions[step] = pos
             position = stream.next_position(pos)
@@ -406,6 +411,7 @@ def _train_loop(config, model, train, eval_data, run_dir, mesh, checkpoints, met
         elapsed = time.perf_counter() - t_start
         result.throughput = (step - n_start) * config.train.batch_size / max(elapsed, 1e-9)
     finally:
+        in_flight.close()
         bar.close()
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
