@@ -8,10 +8,13 @@ the segment (and causal / window) mask inside each pair, and combines the pairs 
 with a log-sum-exp over their partial softmaxes (the same algebra as FlashAttention's online
 softmax, Dao et al. 2022, here over a list rather than a loop).
 
-The backward pass is written out (``jax.custom_vjp``): it keeps the pairs' float32
-unnormalised probabilities ``[P, H, T, T]`` from the forward pass (on CPU recomputing them cost more than
-storing them) and sums the pairs' query, key and value gradients back into their tiles
-(FlashAttention's backward, per pair). The sums into tiles are ``segment_sum``s of
+Pairs run in chunks of :data:`PAIR_CHUNK` (``lax.map``), scores to per-pair outputs within a
+chunk, so the ``[C, H, T, T]`` intermediates stay in cache: materialising all pairs' scores at
+once (157 MB a layer for a batch of 64 responses at 512) made the einsums memory-bound, ~5x
+slower per pair than in cache on this 2-core CPU. The backward pass is written out
+(``jax.custom_vjp``): it keeps only each query's log-sum-exp ``[N, H, T]``, recomputes the
+probabilities chunk by chunk, and sums the pairs' query, key and value gradients back into their
+tiles (FlashAttention's backward, per pair). The sums into tiles are ``segment_sum``s of
 materialised arrays (fused into the scatter, XLA on CPU computed the einsums element by element).
 
 This path is for CPU (``layers.segment_attention`` picks it when the packer listed tile pairs);
@@ -28,6 +31,10 @@ import jax
 import jax.numpy as jnp
 
 NEG = -1e30  # masked scores: finite, so exp(NEG - max) is 0 and no inf - inf appears
+PAIR_CHUNK = 16
+"""Tile pairs computed together (``lax.map`` over chunks): 16 pairs of 12 heads of 64 x 64
+float32 scores are 3 MB, about a core's L2 here (one MiniLM layer, fwd + bwd: 4 pairs 140 ms, 8 131,
+16 129, 32 134; all pairs at once 146)."""
 
 
 def tile_attention(
@@ -94,20 +101,58 @@ def _pair_mask(seg, qi, ki, per_row, causal, window):
     return mask
 
 
-def _forward(q, k, v, seg, qi, ki, per_row, causal, window, scale):
-    """Output ``[N, H, T, Dh]`` (float32), the pairs' unnormalised probabilities
-    ``e = exp(s - max)`` ``[P, H, T, T]`` and every query's softmax denominator ``[N, H, T]``."""
-    n = q.shape[0]
+def _chunks(x, chunk):
+    """``[P, ...]`` -> ``[P / chunk, chunk, ...]``."""
+    return x.reshape(x.shape[0] // chunk, chunk, *x.shape[1:])
+
+
+def _unchunk(x):
+    return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
+
+
+def _pad_pairs(qi, ki, chunk):
+    """Pads the pair lists to a multiple of ``chunk`` with pairs that see nothing (key tile -1)."""
+    extra = -qi.shape[0] % chunk
+    if not extra:
+        return qi, ki
+    return (jnp.concatenate([qi, jnp.full((extra,), qi[-1], qi.dtype)]),
+            jnp.concatenate([ki, jnp.full((extra,), -1, ki.dtype)]))
+
+
+def _scores(q, k, seg, qi, ki, per_row, causal, window, scale):
+    """One chunk of pairs: masked float32 scores ``[C, H, T, T]`` and the mask ``[C, 1, T, T]``."""
     s = jnp.einsum("phqd,phkd->phqk", q[qi], k[ki], preferred_element_type=jnp.float32) * scale
-    s = jnp.where(_pair_mask(seg, qi, ki, per_row, causal, window)[:, None], s, NEG)
-    top = jax.ops.segment_max(jnp.max(s, axis=-1), qi, n, indices_are_sorted=True)  # [N, H, T]
-    # masked scores give exp(NEG - top) = 0 wherever the query sees any key; a padding query
-    # (no key at all) averages its tiles' values, a finite value nobody reads
-    e = jnp.exp(s - top[qi][..., None])
-    total = jax.ops.segment_sum(jnp.sum(e, axis=-1), qi, n, indices_are_sorted=True)
-    total = jnp.where(total > 0, total, 1.0)  # a tile in no pair (all padding): output 0, not NaN
-    pv = jnp.einsum("phqk,phkd->phqd", e.astype(v.dtype), v[ki], preferred_element_type=jnp.float32)
-    return _sum_into(pv, qi, n) / total[..., None], e, total
+    mask = _pair_mask(seg, qi, ki, per_row, causal, window)[:, None]
+    return jnp.where(mask, s, NEG), mask
+
+
+def _forward(q, k, v, seg, qi, ki, per_row, causal, window, scale):
+    """Output ``[N, H, T, Dh]`` (float32) and every query's log-sum-exp ``[N, H, T]`` (a large
+    positive number for queries that see no key, so that recomputed probabilities are 0).
+
+    Pairs run in chunks of ``PAIR_CHUNK`` (``lax.map``): each chunk's scores, probabilities and
+    values stay in cache, where materialising all pairs' ``[P, H, T, T]`` scores at once made
+    the two einsums memory-bound (5x slower per pair on this CPU). Each pair keeps its own
+    maximum; the pairs of a query tile are combined afterwards with the log-sum-exp weights."""
+    n = q.shape[0]
+    qi, ki = _pad_pairs(qi, ki, PAIR_CHUNK)
+
+    def pair_chunk(pairs):
+        cq, ck = pairs
+        s, mask = _scores(q, k, seg, cq, ck, per_row, causal, window, scale)
+        top = jnp.max(s, axis=-1)  # [C, H, T]; NEG where the query sees no key of this pair
+        e = jnp.where(mask, jnp.exp(s - top[..., None]), 0.0)
+        pv = jnp.einsum("phqk,phkd->phqd", e.astype(v.dtype), v[ck], preferred_element_type=jnp.float32)
+        return top, jnp.sum(e, axis=-1), pv
+
+    top, total, pv = (_unchunk(x) for x in jax.lax.map(pair_chunk, (_chunks(qi, PAIR_CHUNK), _chunks(ki, PAIR_CHUNK))))
+    best = jax.ops.segment_max(top, qi, n, indices_are_sorted=True)  # [N, H, T]
+    weight = jnp.exp(top - best[qi])  # [P, H, T]: 0 for pairs (and rows) that see nothing
+    total = jax.ops.segment_sum(total * weight, qi, n, indices_are_sorted=True)
+    seen = total > 0  # a query in no pair, or padding: output 0, not NaN
+    out = _sum_into(pv * weight[..., None], qi, n) / jnp.where(seen, total, 1.0)[..., None]
+    lse = jnp.where(seen, best + jnp.log(jnp.where(seen, total, 1.0)), -NEG)
+    return out, lse
 
 
 def _sum_into(x, index, n):
@@ -122,25 +167,36 @@ def _attend(q, k, v, seg, qi, ki, per_row, causal, window, scale):
 
 
 def _attend_fwd(q, k, v, seg, qi, ki, per_row, causal, window, scale):
-    out, e, total = _forward(q, k, v, seg, qi, ki, per_row, causal, window, scale)
+    out, lse = _forward(q, k, v, seg, qi, ki, per_row, causal, window, scale)
     out = out.astype(q.dtype)
-    return out, (q, k, v, qi, ki, out, e, total)
+    return out, (q, k, v, seg, qi, ki, out, lse)
 
 
 def _attend_bwd(per_row, causal, window, scale, residuals, d_out):
-    # with P = e / total: dV = P^T dO, dS = P * (dO V^T - rowsum(dO * O)); dividing dO by the
-    # denominator once ([N, H, T, Dh]) spares a pass over the [P, H, T, T] probabilities
-    q, k, v, qi, ki, out, e, total = residuals
+    # per chunk of pairs, the probabilities are recomputed from the saved log-sum-exp (in cache:
+    # cheaper than keeping [P, H, T, T] from the forward pass); with P = exp(S - lse):
+    # dV = P^T dO, dS = P * (dO V^T - rowsum(dO * O)), dQ = dS K * scale, dK = dS^T Q * scale
+    q, k, v, seg, qi, ki, out, lse = residuals
     n = q.shape[0]
     f32 = lambda x: x.astype(jnp.float32)  # noqa: E731
-    do = f32(d_out) / total[..., None]
-    do_q = do[qi]
-    dv = _sum_into(jnp.einsum("phqk,phqd->phkd", e, do_q), ki, n)
-    dp = jnp.einsum("phqd,phkd->phqk", do_q, f32(v)[ki])
+    do = f32(d_out)
     delta = jnp.sum(do * f32(out), axis=-1)  # [N, H, T]
-    ds = e * (dp - delta[qi][..., None]) * scale
-    dq = _sum_into(jnp.einsum("phqk,phkd->phqd", ds, f32(k)[ki]), qi, n)
-    dk = _sum_into(jnp.einsum("phqk,phqd->phkd", ds, f32(q)[qi]), ki, n)
+    qi, ki = _pad_pairs(qi, ki, PAIR_CHUNK)
+
+    def pair_chunk(pairs):
+        cq, ck = pairs
+        s, mask = _scores(q, k, seg, cq, ck, per_row, causal, window, scale)
+        p = jnp.where(mask, jnp.exp(s - lse[cq][..., None]), 0.0)
+        do_q = do[cq]
+        dv = jnp.einsum("phqk,phqd->phkd", p, do_q)
+        dp = jnp.einsum("phqd,phkd->phqk", do_q, f32(v)[ck])
+        ds = p * (dp - delta[cq][..., None]) * scale
+        dq = jnp.einsum("phqk,phkd->phqd", ds, f32(k)[ck])
+        dk = jnp.einsum("phqk,phqd->phkd", ds, f32(q)[cq])
+        return dq, dk, dv
+
+    dq, dk, dv = (_unchunk(x) for x in jax.lax.map(pair_chunk, (_chunks(qi, PAIR_CHUNK), _chunks(ki, PAIR_CHUNK))))
+    dq, dk, dv = _sum_into(dq, qi, n), _sum_into(dk, ki, n), _sum_into(dv, ki, n)
     return dq.astype(q.dtype), dk.astype(k.dtype), dv.astype(v.dtype), None, None, None
 
 
