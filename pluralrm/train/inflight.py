@@ -30,7 +30,7 @@ class InFlight:
     outputs of that step that are not donated to the next one (its metrics; the state is
     donated), which ``jax.block_until_ready`` waits for. ``wait_before(i)`` (prefetch
     thread): returns once batch ``i - depth``'s step has finished, or at once when that batch
-    was before ``start`` (steps of an earlier run) or the window is closed.
+    was before ``start`` (steps of an earlier run), or after :meth:`close`.
     """
 
     def __init__(self, start: int, depth: int = IN_FLIGHT):
