@@ -53,9 +53,7 @@ class InFlight:
         with self._changed:
             while target not in self._markers and not self._closed:
                 self._changed.wait(0.1)
-            marker = self._markers.pop(target, None)
-            for old in [i for i in self._markers if i < target]:  # never waited on (not expected)
-                del self._markers[old]
+            marker = self._markers.pop(target, None)  # each index is waited on once, in order
         if marker is not None:
             jax.block_until_ready(marker)
 

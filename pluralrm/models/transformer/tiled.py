@@ -101,22 +101,18 @@ def _pair_mask(seg, qi, ki, per_row, causal, window):
     return mask
 
 
-def _chunks(x, chunk):
-    """``[P, ...]`` -> ``[P / chunk, chunk, ...]``."""
-    return x.reshape(x.shape[0] // chunk, chunk, *x.shape[1:])
-
-
-def _unchunk(x):
-    return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
-
-
-def _pad_pairs(qi, ki, chunk):
-    """Pads the pair lists to a multiple of ``chunk`` with pairs that see nothing (key tile -1)."""
-    extra = -qi.shape[0] % chunk
-    if not extra:
-        return qi, ki
-    return (jnp.concatenate([qi, jnp.full((extra,), qi[-1], qi.dtype)]),
-            jnp.concatenate([ki, jnp.full((extra,), -1, ki.dtype)]))
+def _map_pairs(fn, qi, ki):
+    """``fn(qi_chunk, ki_chunk)`` over chunks of :data:`PAIR_CHUNK` pairs (``lax.map``), its
+    outputs concatenated back to ``[P', ...]``. The pair lists are first padded to a multiple of
+    the chunk with pairs that see nothing (the last query tile, key tile -1); returns
+    ``(outputs, qi, ki)`` with the padded lists, which index the outputs."""
+    extra = -qi.shape[0] % PAIR_CHUNK
+    if extra:
+        qi = jnp.concatenate([qi, jnp.full((extra,), qi[-1], qi.dtype)])
+        ki = jnp.concatenate([ki, jnp.full((extra,), -1, ki.dtype)])
+    chunks = (qi.reshape(-1, PAIR_CHUNK), ki.reshape(-1, PAIR_CHUNK))
+    outputs = jax.lax.map(lambda pairs: fn(*pairs), chunks)
+    return jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), outputs), qi, ki
 
 
 def _scores(q, k, seg, qi, ki, per_row, causal, window, scale):
@@ -135,17 +131,15 @@ def _forward(q, k, v, seg, qi, ki, per_row, causal, window, scale):
     the two einsums memory-bound (5x slower per pair on this CPU). Each pair keeps its own
     maximum; the pairs of a query tile are combined afterwards with the log-sum-exp weights."""
     n = q.shape[0]
-    qi, ki = _pad_pairs(qi, ki, PAIR_CHUNK)
 
-    def pair_chunk(pairs):
-        cq, ck = pairs
+    def pair_chunk(cq, ck):
         s, mask = _scores(q, k, seg, cq, ck, per_row, causal, window, scale)
         top = jnp.max(s, axis=-1)  # [C, H, T]; NEG where the query sees no key of this pair
         e = jnp.where(mask, jnp.exp(s - top[..., None]), 0.0)
         pv = jnp.einsum("phqk,phkd->phqd", e.astype(v.dtype), v[ck], preferred_element_type=jnp.float32)
         return top, jnp.sum(e, axis=-1), pv
 
-    top, total, pv = (_unchunk(x) for x in jax.lax.map(pair_chunk, (_chunks(qi, PAIR_CHUNK), _chunks(ki, PAIR_CHUNK))))
+    (top, total, pv), qi, _ = _map_pairs(pair_chunk, qi, ki)
     best = jax.ops.segment_max(top, qi, n, indices_are_sorted=True)  # [N, H, T]
     weight = jnp.exp(top - best[qi])  # [P, H, T]: 0 for pairs (and rows) that see nothing
     total = jax.ops.segment_sum(total * weight, qi, n, indices_are_sorted=True)
@@ -181,10 +175,8 @@ def _attend_bwd(per_row, causal, window, scale, residuals, d_out):
     f32 = lambda x: x.astype(jnp.float32)  # noqa: E731
     do = f32(d_out)
     delta = jnp.sum(do * f32(out), axis=-1)  # [N, H, T]
-    qi, ki = _pad_pairs(qi, ki, PAIR_CHUNK)
 
-    def pair_chunk(pairs):
-        cq, ck = pairs
+    def pair_chunk(cq, ck):
         s, mask = _scores(q, k, seg, cq, ck, per_row, causal, window, scale)
         p = jnp.where(mask, jnp.exp(s - lse[cq][..., None]), 0.0)
         do_q = do[cq]
@@ -195,7 +187,7 @@ def _attend_bwd(per_row, causal, window, scale, residuals, d_out):
         dk = jnp.einsum("phqk,phqd->phkd", ds, f32(q)[cq])
         return dq, dk, dv
 
-    dq, dk, dv = (_unchunk(x) for x in jax.lax.map(pair_chunk, (_chunks(qi, PAIR_CHUNK), _chunks(ki, PAIR_CHUNK))))
+    (dq, dk, dv), qi, ki = _map_pairs(pair_chunk, qi, ki)
     dq, dk, dv = _sum_into(dq, qi, n), _sum_into(dk, ki, n), _sum_into(dv, ki, n)
     return dq.astype(q.dtype), dk.astype(k.dtype), dv.astype(v.dtype), None, None, None
 
