@@ -1,12 +1,17 @@
 """The README's demo table is a claim CI checks: `make demo`'s training, then every figure of the
 per-group table (Bayes columns and both models' held-out accuracy) against README.md.
 
-Tolerance 0.01. The demo is deterministic on a given build: a fixed society, split seed 0,
-training seed 0, a fixed batch order; two independent runs (the fresh-clone run the README
-quotes, and this branch's run on 2026-12-06, `python -m pluralrm demo --out /tmp/s19/demo0`)
-agreed on every figure to the third decimal. 0.01 leaves room for XLA rounding differences
-between CPU builds while failing a change that degrades any row by more than one point; the
-minority rows rest on 200–300 held-out comparisons, where one point is 2–3 comparisons.
+Tolerance 0.01, and 0.025 for the two models' accuracy on the minority rows. The demo is
+deterministic on a given machine: a fixed society, split seed 0, training seed 0, a fixed batch
+order; two independent runs (the fresh-clone run the README quotes, and this branch's run on
+2026-12-06, `python -m pluralrm demo --out /tmp/s19/demo0`) agreed on every figure to the third
+decimal. Across CPUs it is not bit-identical: XLA compiles for the machine's instruction set,
+rounding differs, and 250 steps of training carry it into slightly different models. Measured on
+2026-12-06 (commit f96298c, one AMD EPYC with AVX-512, `XLA_FLAGS=--xla_cpu_max_isa=AVX /
+AVX2 / AVX512_CORE`): pooled EG/ar read 0.536 / 0.555 / 0.555 (4 of its 209 held-out
+comparisons), every other cell moved by at most 0.002 from README.md's. So the minority rows'
+model cells get 0.025 (5 comparisons of 209, 7 of 282), the rest 0.01, which still fails a
+change that degrades any large row by more than one point.
 
 Seed spread behind that choice (the demo's training with train.seed 0–4, everything else as
 `make demo`; 2026-12-06, commit 6c56d97): range over the five seeds, pooled / conditioned —
@@ -32,6 +37,8 @@ from pluralrm.cli.demo import DEMO_STEPS
 
 ROOT = Path(__file__).resolve().parents[2]
 TOLERANCE = 0.01
+MINORITY_TOLERANCE = 0.025
+"""For the pooled and conditioned cells of rows README.md marks "minority" (see the docstring)."""
 COLUMNS = ("Bayes, knowing the group", "Bayes, ignoring it", "pooled", "conditioned")
 
 
@@ -52,10 +59,23 @@ def readme_table() -> dict[str, dict[str, float]]:
     return rows
 
 
+def minority_rows() -> set[str]:
+    """The groups README.md's demo table marks as minorities (``| NG/yo (0.06, minority) |``)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return set(re.findall(r"^\| (\S+) \([^)]*minority\) \|", text, re.M))
+
+
+def tolerance(group: str, column: str, minorities: set[str]) -> float:
+    return MINORITY_TOLERANCE if group in minorities and column in COLUMNS[2:] else TOLERANCE
+
+
 def test_readme_table_parses():
     rows = readme_table()
     assert "all" in rows and len(rows) >= 3
     assert set(rows["all"]) == {COLUMNS[0], "pooled", "conditioned"}
+    assert minority_rows() == {"NG/yo", "EG/ar"}
+    assert tolerance("EG/ar", "pooled", minority_rows()) == MINORITY_TOLERANCE
+    assert tolerance("EG/ar", COLUMNS[0], minority_rows()) == tolerance("US/en", "pooled", minority_rows()) == TOLERANCE
 
 
 def bayes_columns(short_labels: dict[str, str]) -> dict[str, dict[str, float]]:
@@ -111,10 +131,12 @@ def test_demo_reproduces_the_readme_table(tmp_path):
             measured.setdefault(key, {})[head] = g["accuracy"]
     for key, figures in bayes_columns(short).items():
         measured[key].update(figures)
+    minorities = minority_rows()
     off = [
         f"{group} / {column}: README {figure:.3f}, demo {measured[group][column]:.3f}"
+        f" (tolerance {tolerance(group, column, minorities)})"
         for group, row in expected.items()
         for column, figure in row.items()
-        if abs(measured[group][column] - figure) > TOLERANCE
+        if abs(measured[group][column] - figure) > tolerance(group, column, minorities)
     ]
-    assert not off, f"the demo no longer reproduces README.md's table within {TOLERANCE}:\n" + "\n".join(off)
+    assert not off, "the demo no longer reproduces README.md's table:\n" + "\n".join(off)
