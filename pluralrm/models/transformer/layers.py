@@ -66,9 +66,64 @@ def _sharded(shape: tuple[int, ...]) -> dict[str, Any]:
     return {"out_sharding": fsdp_axes(shape), "eager_sharding": False}
 
 
-def dense(in_features: int, out_features: int, *, use_bias: bool, dtype: Any, rngs: nnx.Rngs) -> nnx.Linear:
-    """A linear layer ``[in, out]`` with FSDP sharding metadata on its kernel."""
-    return nnx.Linear(
+class Dense(nnx.Linear):
+    """``nnx.Linear`` that also runs mixed precision (Micikevicius et al. 2018; what
+    ``torch.autocast`` does to a linear layer): given a kernel in a narrower float type than its
+    input (``train.dtype=bfloat16`` casts the float32 parameters to bfloat16 for the step), it
+    multiplies in the kernel's type with float32 accumulation and returns the input's type, so
+    only matmul operands are bfloat16 while the residual stream, norms, softmax and the float32
+    master weights stay float32. The backward matmuls run in bfloat16 too (:func:`mixed_matmul`).
+    ``nnx.Linear`` itself would promote such a kernel back to its ``dtype`` (float32 compute).
+    Otherwise (matching types) it is ``nnx.Linear``."""
+
+    def __call__(self, inputs: jax.Array, out_sharding=None) -> jax.Array:
+        kernel = self.kernel[...]
+        if not narrower(kernel.dtype, inputs.dtype):
+            return super().__call__(inputs, out_sharding)
+        y = mixed_matmul(inputs, kernel)
+        if self.bias is not None:
+            y = y + jnp.reshape(self.bias[...].astype(y.dtype), (1,) * (y.ndim - 1) + (-1,))
+        return y
+
+
+def narrower(kind: Any, than: Any) -> bool:
+    """Whether float type ``kind`` has fewer bits than float type ``than`` (bfloat16 vs float32)."""
+    return (jnp.issubdtype(kind, jnp.floating) and jnp.issubdtype(than, jnp.floating)
+            and jnp.finfo(kind).bits < jnp.finfo(than).bits)
+
+
+@jax.custom_vjp
+def mixed_matmul(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """``x @ kernel`` with ``x`` rounded to ``kernel``'s (narrower) type, accumulated and returned
+    in ``x``'s type. Backward: the output gradient is rounded to the kernel's type as well, so
+    both backward matmuls also take narrow operands (accumulating in ``x``'s type)."""
+    return _mixed_dot(x.astype(kernel.dtype), kernel, x.dtype)
+
+
+def _mixed_dot(a: jax.Array, b: jax.Array, out: Any) -> jax.Array:
+    return jax.lax.dot_general(a, b, (((a.ndim - 1,), (0,)), ((), ())), preferred_element_type=out)
+
+
+def _mixed_matmul_fwd(x, kernel):
+    narrow = x.astype(kernel.dtype)
+    return _mixed_dot(narrow, kernel, x.dtype), (narrow, kernel, jnp.zeros((), x.dtype))
+
+
+def _mixed_matmul_bwd(residuals, g):
+    narrow, kernel, wide = residuals
+    g = g.astype(kernel.dtype)
+    dx = _mixed_dot(g, kernel.T, wide.dtype)
+    batch = tuple(range(narrow.ndim - 1))
+    dk = jax.lax.dot_general(narrow, g, ((batch, batch), ((), ())), preferred_element_type=wide.dtype)
+    return dx, dk.astype(kernel.dtype)
+
+
+mixed_matmul.defvjp(_mixed_matmul_fwd, _mixed_matmul_bwd)
+
+
+def dense(in_features: int, out_features: int, *, use_bias: bool, dtype: Any, rngs: nnx.Rngs) -> Dense:
+    """A linear layer ``[in, out]`` with FSDP sharding metadata on its kernel (:class:`Dense`)."""
+    return Dense(
         in_features,
         out_features,
         use_bias=use_bias,
