@@ -24,7 +24,10 @@ clip 1.0), batch, steps, no dropout. Held-out accuracy after each side's trainin
 Precision (``--precision``): ``float32`` (default) on both sides, or ``bf16-mixed`` on both:
 pluralrm's ``train.dtype=bfloat16`` (float32 master weights, bfloat16 matmul operands with
 float32 accumulation, float32 elementwise work) against TRL's ``bf16=True`` (``torch.autocast``
-on the CPU: bfloat16 linear layers, float32 weights); scoring stays float32 on both.
+on the CPU: bfloat16 linear layers, float32 weights); scoring stays float32 on both. Neither side
+recomputes activations unless ``--trl-gradient-checkpointing`` turns it on for TRL. Both are set
+explicitly: TRL's ``RewardConfig`` defaults to ``bf16=True`` and ``gradient_checkpointing=True``
+(runs of this benchmark before 2026-12-06 17:50 UTC left them at those defaults).
 
 The heads differ (both fresh): TRL's ``BertForSequenceClassification`` reads the [CLS] state
 through BERT's *pretrained* pooler (384x384 dense + tanh) and a fresh 384->1 linear layer;
@@ -215,6 +218,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-5)
     parser.add_argument("--precision", choices=PRECISIONS, default="float32",
                         help="training precision on both sides (see the module docstring)")
+    parser.add_argument("--trl-gradient-checkpointing", action="store_true",
+                        help="TRL recomputes activations in the backward pass (RewardConfig's default)")
     parser.add_argument("--eval-pairs", type=int, default=200)
     parser.add_argument("--score-responses", type=int, default=64)
     parser.add_argument("--score-groups", default="1,10,100", help="'' to skip scoring")
@@ -266,7 +271,8 @@ def run(args) -> None:
             last = r == args.rounds - 1
             spec = dict(files, model_dir=str(minilm_directory()), steps=args.steps, batch_size=args.batch_size,
                         max_length=args.max_length, lr=args.lr, seed=args.seed, work_dir=str(work),
-                        batching=args.batching, precision=args.precision, score_groups=groups if last else [],
+                        batching=args.batching, precision=args.precision,
+                        trl_gradient_checkpointing=args.trl_gradient_checkpointing, score_groups=groups if last else [],
                         score_batch=64, round=r)
             (work / "spec.json").write_text(json.dumps(spec))
             print(f"round {r + 1}/{args.rounds}", flush=True)
@@ -338,6 +344,8 @@ def summarize(args, ours: dict, peer: dict, shape, peak: dict, load_ours: float,
                      "load_average_at_end": load}
         if name == "pluralrm":
             row[name]["compilations"] = side["train"].get("compilations")
+        else:  # what TRL actually ran with (read back from its RewardConfig)
+            row[name]["settings"] = {k: side["train"].get(k) for k in ("bf16", "gradient_checkpointing")}
         if side.get("scoring"):
             row[name]["scoring"] = side["scoring"]
     row["ratio"] = row["pluralrm"]["cmp_per_s"] / row["TRL"]["cmp_per_s"]
@@ -358,7 +366,9 @@ def report(result: dict) -> None:
     args = result["args"]
     print(f"\nTRL {result['trl_versions']['trl']}, torch {result['trl_versions']['torch']}; MiniLM-L6, batch "
           f"{args['batch_size']}, max length {args['max_length']}, {args['steps']} steps a round, timed over "
-          f"steps {args['skip']}..{args['steps'] - 1}, pluralrm batching {args['batching']}")
+          f"steps {args['skip']}..{args['steps'] - 1}, pluralrm batching {args['batching']}, "
+          f"precision {args.get('precision', 'float32')} on both sides, TRL gradient checkpointing "
+          f"{'on' if args.get('trl_gradient_checkpointing') else 'off'}")
     print(f"  {'round':>5} {'pluralrm cmp/s':>14} {'TRL cmp/s':>9} {'ratio':>6} {'pl. useful':>10} {'TRL useful':>10} "
           f"{'pl. MFU':>7} {'TRL MFU':>7} {'pl. acc':>7} {'TRL acc':>7}")
     for i, row in enumerate(result["rounds"], 1):

@@ -11,8 +11,10 @@ Training is TRL's ``RewardTrainer`` as a user runs it: ``AutoModelForSequenceCla
 (num_labels=1) loaded from the local MiniLM directory, the dataset already tokenized
 (``chosen_ids``/``rejected_ids``: the very token ids the pluralrm side trains on), TRL's own
 collator (pads to the longest sequence in the batch), AdamW, constant learning rate, no warmup,
-no weight decay, gradient clipping at 1.0, dropout disabled (TRL's default). Imports nothing
-from pluralrm (a different environment).
+no weight decay, gradient clipping at 1.0, dropout disabled (TRL's default). Precision and
+activation checkpointing come from the spec (float32 / bf16 autocast; checkpointing off unless
+asked), never from ``RewardConfig``'s defaults (bf16 and gradient checkpointing on). Imports
+nothing from pluralrm (a different environment).
 """
 from __future__ import annotations
 
@@ -66,7 +68,10 @@ def train(spec: dict, out: dict):
         seed=spec["seed"],
         data_seed=spec["seed"],
         use_cpu=True,
-        bf16=spec.get("precision") == "bf16-mixed",  # torch.autocast(cpu, bfloat16): bf16 linear layers
+        # explicit: RewardConfig's own defaults are bf16=True (torch.autocast) and
+        # gradient_checkpointing=True (layers recomputed in the backward pass)
+        bf16=spec.get("precision") == "bf16-mixed",
+        gradient_checkpointing=bool(spec.get("trl_gradient_checkpointing", False)),
         report_to=[],
         save_strategy="no",
         logging_steps=10**9,
@@ -105,7 +110,8 @@ def train(spec: dict, out: dict):
     trainer.train()
     out["train"] = {"stamps": stamps, "lengths": lengths, "widths": lengths, "rows": rows,
                     "sequence_lengths": sequence_lengths, "steps": spec["steps"], "batch_size": spec["batch_size"],
-                    "threads": torch.get_num_threads()}
+                    "threads": torch.get_num_threads(), "bf16": bool(args.bf16),
+                    "gradient_checkpointing": bool(args.gradient_checkpointing)}
     model = trainer.model.eval()
     out["eval_accuracy"] = held_out_accuracy(model, read_jsonl(spec["eval_tokens"]), tokenizer.pad_token_id)
     return model, tokenizer

@@ -97,9 +97,11 @@ def test_heads_bench_quick(tmp_path):
                     reason="benchmarks/.venv-trl is absent (bash benchmarks/setup_trl_venv.sh)")
 @pytest.mark.skipif(not (BENCH.parent.parent / "shared" / "data" / "hh-rlhf-harmless-base-sample.jsonl").exists(),
                     reason="the HH-RLHF sample trl_bench.py trains on is absent")
-def test_trl_bench_quick():
-    out = run("trl_bench.py", "--quick")
+@pytest.mark.parametrize("precision", ["float32", "bf16-mixed"])
+def test_trl_bench_quick(precision):
+    out = run("trl_bench.py", "--quick", "--precision", precision)
     assert "pluralrm / TRL" in out and "median ratio" in out and "torch / pluralrm" in out
+    assert f"precision {precision} on both sides, TRL gradient checkpointing off" in out
 
 
 @pytest.mark.slow
