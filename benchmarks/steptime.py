@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pluralrm.models.transformer.tiled import computed_pairs
+
 
 class StepClock:
     """Hooks for ``pluralrm.train.fit``: ``on_log`` records when each read point's step has
@@ -47,8 +49,8 @@ class StepClock:
         first = inputs.get("input_ids", next(iter(inputs.values())))
         self.lengths.append(int(first.shape[-1]))
         self.rows.append(int(np.prod(first.shape[:-1])))
-        pairs = inputs.get("tile_pairs")  # block-sparse attention: [shards, P, 2] (padding included)
-        self.tile_pairs.append(0 if pairs is None else int(np.prod(pairs.shape[:2])))
+        pairs = inputs.get("tile_pairs")  # block-sparse attention: [shards, P, 2], padded to the square
+        self.tile_pairs.append(0 if pairs is None else computed_pairs(np.asarray(pairs)))
         if self.keep_sequence_lengths:
             weight = np.asarray(batch["weight"]) > 0
             if "segment_ids" in inputs:  # packed: per-sequence lengths [B, 2]

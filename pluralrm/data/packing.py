@@ -12,7 +12,7 @@ token (CLS / last-token pooling) or averages the tokens of its segment (mean poo
 
 Static shapes: the row length is fixed (``row_length``) and the number of rows is rounded up
 with :func:`bucket_rows` (exact up to 16, then steps of 1/8 of the power of two below: under
-12.5 % extra rows; one compilation per row count and tile-pair count); the number
+12.5 % extra rows; one compilation per row count); the number
 of sequences is the batch's (padding comparisons are zero-length sequences).
 
 Packed layout (numpy int32), for ``S`` sequences, shaped like the batch (``[N]`` or ``[N, 2]``)::
@@ -31,8 +31,10 @@ blocks of its ``[512, 512]`` attention matrix (on the HH-RLHF sample ~40 % of th
 rows are cut into tiles of :data:`ATTENTION_TILE` tokens, and ``tile_pairs`` lists every
 (query tile, key tile) pair of a row that some sequence spans (~54 % of the square there), as
 tile indices counted within each of the ``n = row_multiple`` row shards (the devices the rows
-are split over), sorted by query tile. The pair count is rounded up to eighths of the whole square (padding
-pairs: query tile = the shard's last, key tile -1); nothing else changes.
+are split over), sorted by query tile, then padded to the whole square of the shard with padding
+pairs (query tile = the shard's last, key tile -1), which the attention never computes (it stops
+after the last real pair). So the list's shape depends on the row count only: one compilation per
+row count.
 
 Nothing here depends on the model: any featurizer output with ``input_ids`` and
 ``attention_mask`` (left or right padded) can be packed.
@@ -166,9 +168,10 @@ def attention_tiles(segment_ids: np.ndarray, shards: int = 1, tile: int | None =
 
     Rows are split into ``shards`` equal consecutive groups (the devices); tile indices count
     ``row * tiles_per_row + tile`` within a shard, pairs sorted by query tile, then key tile.
-    ``P`` is the largest shard's count rounded up to eighths of the shard's whole square
-    (at most 1/8 extra, at most eight pair counts per row count: few compilations); padding pairs are ``(last tile of the shard, -1)``. None when the rows do not split into
-    at least two tiles of ``tile`` (default :data:`ATTENTION_TILE`) tokens.
+    ``P`` is the shard's whole square (``rows / shards * (length / tile) ** 2``, so the shape
+    depends on the row count only); after the real pairs come padding pairs ``(last tile of the
+    shard, -1)``, which the attention does not compute. None when the rows do not split into at
+    least two tiles of ``tile`` (default :data:`ATTENTION_TILE`) tokens.
     """
     tile = tile or ATTENTION_TILE
     rows, length = segment_ids.shape
@@ -185,11 +188,8 @@ def attention_tiles(segment_ids: np.ndarray, shards: int = 1, tile: int | None =
     linked = (lo[:, :, None] <= hi[:, None, :]) & (lo[:, None, :] <= hi[:, :, None])
     linked = linked.reshape(shards, rows // shards, per_row, per_row)
     found = [np.nonzero(s) for s in linked]  # (row, query tile, key tile) in order
-    most = max(max(len(r) for r, _, _ in found), 1)
     square = (rows // shards) * per_row * per_row  # every pair of the shard
-    eighths = -(-most * 8 // square)
-    count = -(-eighths * square // 8)
-    out = np.empty((shards, count, 2), np.int32)
+    out = np.empty((shards, square, 2), np.int32)
     out[:, :, 0] = (rows // shards) * per_row - 1
     out[:, :, 1] = -1
     for s, (r, i, j) in enumerate(found):

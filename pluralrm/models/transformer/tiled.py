@@ -3,19 +3,24 @@
 A packed row of 512 tokens holding three or four sequences needs only the diagonal blocks of its
 attention matrix. ``pluralrm.data.packing`` cuts the rows into tiles of ``ATTENTION_TILE``
 tokens and lists the (query tile, key tile) pairs that share a segment (``tile_pairs``); this
-module computes scores for those pairs only, ``[P, H, T, T]`` instead of ``[R, H, L, L]``, with
-the segment (and causal / window) mask inside each pair, and combines the pairs of a query tile
-with a log-sum-exp over their partial softmaxes (the same algebra as FlashAttention's online
-softmax, Dao et al. 2022, here over a list rather than a loop).
+module computes scores for those pairs only, ``[C, H, T, T]`` per chunk of pairs instead of
+``[R, H, L, L]``, with the segment (and causal / window) mask inside each pair.
 
-Pairs run in chunks of :data:`PAIR_CHUNK` (``lax.map``), scores to per-pair outputs within a
-chunk, so the ``[C, H, T, T]`` intermediates stay in cache: materialising all pairs' scores at
-once (157 MB a layer for a batch of 64 responses at 512) made the einsums memory-bound, ~5x
-slower per pair than in cache on this 2-core CPU. The backward pass is written out
+Pairs run in chunks of :data:`PAIR_CHUNK` in a loop (``over_pair_chunks``) whose carry holds the
+tiles' running state, as FlashAttention's online softmax does (Dao et al. 2022), here over a
+list of tile pairs rather than over key blocks: per query tile a running maximum, sum of
+exponentials and unnormalised output, each chunk adding its pairs' terms with scatters of
+``[C, ...]`` slices. The chunk's scores stay in cache: materialising all pairs' scores at once
+(157 MB a layer for a batch of 64 responses at 512) made the einsums memory-bound, ~5x slower
+per pair on this 2-core CPU; stacking every pair's output ``[P, H, T, Dh]`` and summing it into
+the tiles afterwards (the previous design) spent its time in single-threaded copies, broadcasts
+and elementwise passes over those stacks (one MiniLM layer's attention, forward + backward, on 9
+packed rows of real text: 105-119 ms stacked, 60-64 ms in the carry). The backward pass is written out
 (``jax.custom_vjp``): it keeps only each query's log-sum-exp ``[N, H, T]``, recomputes the
-probabilities chunk by chunk, and sums the pairs' query, key and value gradients back into their
-tiles (FlashAttention's backward, per pair). The sums into tiles are ``segment_sum``s of
-materialised arrays (fused into the scatter, XLA on CPU computed the einsums element by element).
+probabilities chunk by chunk and adds the pairs' query, key and value gradients into their tiles
+in the loop's carry (FlashAttention's backward, per pair). The loop's trip count is dynamic: it
+stops after the last chunk holding a real pair, so padding pairs cost nothing and the packer
+pads every list to the whole square (one shape, one compilation, per row count).
 
 This path is for CPU (``layers.segment_attention`` picks it when the packer listed tile pairs);
 GPUs and TPUs run ``jax.nn.dot_product_attention`` with the segment mask (fused kernels).
@@ -32,9 +37,10 @@ import jax.numpy as jnp
 
 NEG = -1e30  # masked scores: finite, so exp(NEG - max) is 0 and no inf - inf appears
 PAIR_CHUNK = 16
-"""Tile pairs computed together (``lax.map`` over chunks): 16 pairs of 12 heads of 64 x 64
-float32 scores are 3 MB, about a core's L2 here (one MiniLM layer, fwd + bwd: 4 pairs 140 ms, 8 131,
-16 129, 32 134; all pairs at once 146)."""
+"""Tile pairs computed together (one iteration of the pair loop): 16 pairs of 12 heads of 64 x 64
+float32 scores are 3 MB, about a core's L2 here (one MiniLM layer's attention, forward + backward,
+summed over three real HH-RLHF batches of 9, 7 and 10 rows of 512: chunks of 8 pairs 194 ms, 16
+190, 32 241, 64 327)."""
 
 
 def tile_attention(
@@ -101,18 +107,28 @@ def _pair_mask(seg, qi, ki, per_row, causal, window):
     return mask
 
 
-def _map_pairs(fn, qi, ki):
-    """``fn(qi_chunk, ki_chunk)`` over chunks of :data:`PAIR_CHUNK` pairs (``lax.map``), its
-    outputs concatenated back to ``[P', ...]``. The pair lists are first padded to a multiple of
-    the chunk with pairs that see nothing (the last query tile, key tile -1); returns
-    ``(outputs, qi, ki)`` with the padded lists, which index the outputs."""
+def computed_pairs(tile_pairs) -> int:
+    """Tile pairs the attention computes for a packed batch's ``tile_pairs [n, P, 2]`` (numpy):
+    each shard's real pairs rounded up to whole chunks of :data:`PAIR_CHUNK`, and every shard
+    runs as many chunks as the busiest (the shards' loops run side by side). For FLOP counts."""
+    import numpy as np
+
+    real = (np.asarray(tile_pairs)[..., 1] >= 0).sum(axis=-1)
+    return int(tile_pairs.shape[0] * -(-real.max(initial=0) // PAIR_CHUNK) * PAIR_CHUNK)
+
+
+def over_pair_chunks(body, qi, ki, init):
+    """``init = body(qi_chunk, ki_chunk, carry)`` over the chunks of :data:`PAIR_CHUNK` pairs
+    that hold a real pair (a ``fori_loop`` with a dynamic trip count): padding pairs (key tile -1)
+    come last, so chunks of padding only are never computed and a pair list may be padded to any
+    length for free (the packer pads it to the whole square: one shape per row count)."""
     extra = -qi.shape[0] % PAIR_CHUNK
-    if extra:
+    if extra:  # padding pairs up to a whole chunk: they see nothing
         qi = jnp.concatenate([qi, jnp.full((extra,), qi[-1], qi.dtype)])
         ki = jnp.concatenate([ki, jnp.full((extra,), -1, ki.dtype)])
-    chunks = (qi.reshape(-1, PAIR_CHUNK), ki.reshape(-1, PAIR_CHUNK))
-    outputs = jax.lax.map(lambda pairs: fn(*pairs), chunks)
-    return jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), outputs), qi, ki
+    cq, ck = qi.reshape(-1, PAIR_CHUNK), ki.reshape(-1, PAIR_CHUNK)
+    used = jnp.max(jnp.where(ki >= 0, jnp.arange(ki.shape[0]) // PAIR_CHUNK + 1, 0))
+    return jax.lax.fori_loop(0, used, lambda i, carry: body(cq[i], ck[i], carry), init)
 
 
 def _scores(q, k, seg, qi, ki, per_row, causal, window, scale):
@@ -126,33 +142,35 @@ def _forward(q, k, v, seg, qi, ki, per_row, causal, window, scale):
     """Output ``[N, H, T, Dh]`` (float32) and every query's log-sum-exp ``[N, H, T]`` (a large
     positive number for queries that see no key, so that recomputed probabilities are 0).
 
-    Pairs run in chunks of ``PAIR_CHUNK`` (``lax.map``): each chunk's scores, probabilities and
-    values stay in cache, where materialising all pairs' ``[P, H, T, T]`` scores at once made
-    the two einsums memory-bound (5x slower per pair on this CPU). Each pair keeps its own
-    maximum; the pairs of a query tile are combined afterwards with the log-sum-exp weights."""
-    n = q.shape[0]
+    Online softmax over the chunks of pairs (FlashAttention's forward): the loop carries every
+    query tile's running maximum ``m``, sum of exponentials ``l`` and unnormalised output ``o``;
+    a chunk raises the maxima of its query tiles (a scatter-max: a chunk may hold several pairs
+    of one tile), rescales those tiles' ``o`` and ``l`` and adds its pairs' terms (scatter-adds
+    of ``[C, ...]`` slices into the carry). Nothing of size ``[P, ...]`` is materialised: on this
+    2-core CPU, stacking the pairs' outputs and summing them afterwards spent about a third of
+    the attention's time in single-threaded copies, broadcasts and elementwise passes."""
+    n, h, t, dh = q.shape
 
-    def pair_chunk(cq, ck):
+    def chunk(cq, ck, carry):
+        o, m, l = carry
         s, mask = _scores(q, k, seg, cq, ck, per_row, causal, window, scale)
-        top = jnp.max(s, axis=-1)  # [C, H, T]; NEG where the query sees no key of this pair
+        m = m.at[cq].max(jnp.max(s, axis=-1))  # [N, H, T]; NEG where nothing is seen yet
+        top = m[cq]
         e = jnp.where(mask, jnp.exp(s - top[..., None]), 0.0)
         pv = jnp.einsum("phqk,phkd->phqd", e.astype(v.dtype), v[ck], preferred_element_type=jnp.float32)
-        return top, jnp.sum(e, axis=-1), pv
+        # rescale the chunk's tiles to the new maxima (a tile listed twice gets the same value
+        # twice), then add the chunk's terms
+        alpha = jnp.exp(carry[1][cq] - top)  # [C, H, T]: 1 where the maximum did not move
+        o = o.at[cq].set(o[cq] * alpha[..., None]).at[cq].add(pv)
+        l = l.at[cq].set(l[cq] * alpha).at[cq].add(jnp.sum(e, axis=-1))
+        return o, m, l
 
-    (top, total, pv), qi, _ = _map_pairs(pair_chunk, qi, ki)
-    best = jax.ops.segment_max(top, qi, n, indices_are_sorted=True)  # [N, H, T]
-    weight = jnp.exp(top - best[qi])  # [P, H, T]: 0 for pairs (and rows) that see nothing
-    total = jax.ops.segment_sum(total * weight, qi, n, indices_are_sorted=True)
-    seen = total > 0  # a query in no pair, or padding: output 0, not NaN
-    out = _sum_into(pv * weight[..., None], qi, n) / jnp.where(seen, total, 1.0)[..., None]
-    lse = jnp.where(seen, best + jnp.log(jnp.where(seen, total, 1.0)), -NEG)
+    init = (jnp.zeros((n, h, t, dh), jnp.float32), jnp.full((n, h, t), NEG, jnp.float32), jnp.zeros((n, h, t), jnp.float32))
+    o, m, l = over_pair_chunks(chunk, qi, ki, init)
+    seen = l > 0  # a query in no pair, or padding: output 0, not NaN
+    out = o / jnp.where(seen, l, 1.0)[..., None]
+    lse = jnp.where(seen, m + jnp.log(jnp.where(seen, l, 1.0)), -NEG)
     return out, lse
-
-
-def _sum_into(x, index, n):
-    """``out[i] = sum of x[p] where index[p] == i`` (index -1: dropped). ``x`` is materialised
-    first: XLA on CPU otherwise fuses the einsum producing it into the scatter, elementwise."""
-    return jax.ops.segment_sum(jax.lax.optimization_barrier(x), index, n)
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(6, 7, 8, 9))
@@ -171,12 +189,11 @@ def _attend_bwd(per_row, causal, window, scale, residuals, d_out):
     # cheaper than keeping [P, H, T, T] from the forward pass); with P = exp(S - lse):
     # dV = P^T dO, dS = P * (dO V^T - rowsum(dO * O)), dQ = dS K * scale, dK = dS^T Q * scale
     q, k, v, seg, qi, ki, out, lse = residuals
-    n = q.shape[0]
     f32 = lambda x: x.astype(jnp.float32)  # noqa: E731
     do = f32(d_out)
     delta = jnp.sum(do * f32(out), axis=-1)  # [N, H, T]
 
-    def pair_chunk(cq, ck):
+    def chunk(cq, ck, grads):
         s, mask = _scores(q, k, seg, cq, ck, per_row, causal, window, scale)
         p = jnp.where(mask, jnp.exp(s - lse[cq][..., None]), 0.0)
         do_q = do[cq]
@@ -185,14 +202,15 @@ def _attend_bwd(per_row, causal, window, scale, residuals, d_out):
         ds = p * (dp - delta[cq][..., None]) * scale
         dq = jnp.einsum("phqk,phkd->phqd", ds, f32(k)[ck])
         dk = jnp.einsum("phqk,phqd->phkd", ds, f32(q)[cq])
-        return dq, dk, dv
+        # padding pairs of the last chunk (key tile -1, read as the last tile) add zeros
+        return grads[0].at[cq].add(dq), grads[1].at[ck].add(dk), grads[2].at[ck].add(dv)
 
-    (dq, dk, dv), qi, ki = _map_pairs(pair_chunk, qi, ki)
-    dq, dk, dv = _sum_into(dq, qi, n), _sum_into(dk, ki, n), _sum_into(dv, ki, n)
+    zeros = jnp.zeros(q.shape, jnp.float32)
+    dq, dk, dv = over_pair_chunks(chunk, qi, ki, (zeros, zeros, zeros))
     return dq.astype(q.dtype), dk.astype(k.dtype), dv.astype(v.dtype), None, None, None
 
 
 _attend.defvjp(_attend_fwd, _attend_bwd)
 
 
-__all__ = ["tile_attention"]
+__all__ = ["computed_pairs", "over_pair_chunks", "tile_attention"]
