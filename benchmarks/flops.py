@@ -57,7 +57,7 @@ def tiled_encoder_forward_flops(shape: EncoderShape, rows: int, length: int, til
     """Forward matmul FLOPs of the encoder over packed rows whose attention runs only over
     ``tile_pairs`` (query tile, key tile) pairs of ``tile`` tokens (block-sparse, see
     ``pluralrm.data.packing.attention_tiles``): the dense parts at every row position, scores
-    and values over the listed pairs (padding pairs included: they are computed)."""
+    and values over those pairs (``pluralrm.models.transformer.tiled.computed_pairs``)."""
     parts = encoder_layer_flops(length, shape.hidden, shape.intermediate)
     dense = sum(v for k, v in parts.items() if k not in ("scores", "values"))
     attention = 2 * 2 * tile_pairs * tile * tile * shape.hidden

@@ -38,8 +38,9 @@ padding-free into rows of ``max_length`` tokens (``--batching packed``, the defa
 its length bucket (``--batching padded``).
 
 Useful FLOP share: model FLOPs of the real tokens (each sequence at its own length) over the
-FLOPs of what was computed (packed rows: every row at ``max_length``, attention over the
-listed tile pairs, padding pairs included, or over the whole row when the packer listed none;
+FLOPs of what was computed (packed rows: every row at ``max_length``, attention over the tile
+pairs computed, the real ones rounded up to whole chunks (``tiled.computed_pairs``), or over the
+whole row when the packer listed none;
 padded: every sequence at the padded length). MFU against the peak float32 matmul FLOP/s
 measured in the same process (``benchmarks/flops.py``). On the last round both sides also
 time scoring: pluralrm's ``score_all_groups`` (one backbone pass, conditioned head, G groups)
@@ -329,7 +330,7 @@ def summarize(args, ours: dict, peer: dict, shape, peak: dict, load_ours: float,
         for lengths, rows, width, pairs in zip(side["train"]["sequence_lengths"][timed], side["train"]["rows"][timed],
                                                side["train"]["widths"][timed], tiles[timed]):
             useful += sum(encoder_forward_flops(shape, 1, n) for n in lengths)
-            if pairs:  # block-sparse attention: only the listed tile pairs
+            if pairs:  # block-sparse attention: only the tile pairs computed
                 performed += tiled_encoder_forward_flops(shape, rows, width, pairs, ATTENTION_TILE)
             else:
                 performed += encoder_forward_flops(shape, rows, width)

@@ -381,10 +381,17 @@ def test_tile_pair_list_shape_depends_on_the_row_count_only():
 
 def test_attention_loop_stops_after_the_last_chunk_with_a_real_pair():
     """Padding pairs are free: the pair loop runs only over the chunks holding a real pair."""
-    from pluralrm.models.transformer.tiled import PAIR_CHUNK, over_pair_chunks
+    from pluralrm.models.transformer.tiled import PAIR_CHUNK, computed_pairs, over_pair_chunks, real_chunks
 
     for real, listed in ((37, 100), (0, 40), (2 * PAIR_CHUNK, 5 * PAIR_CHUNK), (50, 50)):
         qi = jnp.asarray(np.minimum(np.arange(listed), real) // 4, jnp.int32)
         ki = jnp.asarray(np.where(np.arange(listed) < real, 1, -1), jnp.int32)
-        runs = jax.jit(lambda qi, ki: over_pair_chunks(lambda cq, ck, n: n + 1, qi, ki, jnp.int32(0)))(qi, ki)
-        assert int(runs) == -(-real // PAIR_CHUNK), (real, listed)
+        count = lambda qi, ki: over_pair_chunks(lambda cq, ck, n: n + 1, qi, ki, real_chunks(ki), jnp.int32(0))  # noqa: E731
+        runs = int(jax.jit(count)(qi, ki))
+        assert runs == -(-real // PAIR_CHUNK), (real, listed)
+        assert computed_pairs(np.stack([qi, ki], axis=-1)[None]) == runs * PAIR_CHUNK
+    # row shards: every shard runs the busiest shard's chunks
+    ki = np.full((2, 64), -1, np.int32)
+    ki[0, :5], ki[1, :40] = 1, 1
+    assert int(real_chunks(jnp.asarray(ki))) == 3
+    assert computed_pairs(np.stack([np.zeros_like(ki), ki], axis=-1)) == 2 * 3 * PAIR_CHUNK

@@ -79,8 +79,10 @@ def tile_attention(
         return x.transpose(0, 1, 2, 4, 3, 5).reshape(shards, -1, h, tile, dh)
 
     seg = segment_ids.reshape(shards, -1, tile)
+    chunks = real_chunks(tile_pairs[..., 1])  # one trip count for all shards (an unbatched loop)
+
     def run(q, k, v, seg, qi, ki):  # one shard: [N, H, T, Dh] tiles, seg [N, T], pairs [P]
-        return _attend(q, k, v, seg, qi, ki, l // tile, causal, window, dh**-0.5)
+        return _attend(q, k, v, seg, qi, ki, chunks, l // tile, causal, window, dh**-0.5)
 
     args = (tiles(q), tiles(k), tiles(v), seg, tile_pairs[..., 0], tile_pairs[..., 1])
     if shards == 1:  # one device: no batched gathers (XLA's CPU gather is slower batched)
@@ -117,18 +119,25 @@ def computed_pairs(tile_pairs) -> int:
     return int(tile_pairs.shape[0] * -(-real.max(initial=0) // PAIR_CHUNK) * PAIR_CHUNK)
 
 
-def over_pair_chunks(body, qi, ki, init):
-    """``init = body(qi_chunk, ki_chunk, carry)`` over the chunks of :data:`PAIR_CHUNK` pairs
-    that hold a real pair (a ``fori_loop`` with a dynamic trip count): padding pairs (key tile -1)
-    come last, so chunks of padding only are never computed and a pair list may be padded to any
-    length for free (the packer pads it to the whole square: one shape per row count)."""
+def real_chunks(ki: jax.Array) -> jax.Array:
+    """Chunks of :data:`PAIR_CHUNK` pairs up to the last real pair (key tile >= 0) of the pair
+    lists ``ki [..., P]`` (the largest over the leading axes): the pair loop's trip count."""
+    index = jnp.arange(ki.shape[-1]) // PAIR_CHUNK + 1
+    return jnp.max(jnp.where(ki >= 0, index, 0))
+
+
+def over_pair_chunks(body, qi, ki, chunks, init):
+    """``carry = body(qi_chunk, ki_chunk, carry)`` from ``init`` over the first ``chunks``
+    chunks of :data:`PAIR_CHUNK` pairs (a ``fori_loop`` with a dynamic trip count, see
+    :func:`real_chunks`): padding pairs (key tile -1) come last, so chunks of padding only are
+    never computed and a pair list may be padded to any length for free (the packer pads it to the
+    whole square: one shape per row count)."""
     extra = -qi.shape[0] % PAIR_CHUNK
     if extra:  # padding pairs up to a whole chunk: they see nothing
         qi = jnp.concatenate([qi, jnp.full((extra,), qi[-1], qi.dtype)])
         ki = jnp.concatenate([ki, jnp.full((extra,), -1, ki.dtype)])
     cq, ck = qi.reshape(-1, PAIR_CHUNK), ki.reshape(-1, PAIR_CHUNK)
-    used = jnp.max(jnp.where(ki >= 0, jnp.arange(ki.shape[0]) // PAIR_CHUNK + 1, 0))
-    return jax.lax.fori_loop(0, used, lambda i, carry: body(cq[i], ck[i], carry), init)
+    return jax.lax.fori_loop(0, chunks, lambda i, carry: body(cq[i], ck[i], carry), init)
 
 
 def _scores(q, k, seg, qi, ki, per_row, causal, window, scale):
@@ -138,7 +147,7 @@ def _scores(q, k, seg, qi, ki, per_row, causal, window, scale):
     return jnp.where(mask, s, NEG), mask
 
 
-def _forward(q, k, v, seg, qi, ki, per_row, causal, window, scale):
+def _forward(q, k, v, seg, qi, ki, chunks, per_row, causal, window, scale):
     """Output ``[N, H, T, Dh]`` (float32) and every query's log-sum-exp ``[N, H, T]`` (a large
     positive number for queries that see no key, so that recomputed probabilities are 0).
 
@@ -152,43 +161,43 @@ def _forward(q, k, v, seg, qi, ki, per_row, causal, window, scale):
     n, h, t, dh = q.shape
 
     def chunk(cq, ck, carry):
-        o, m, l = carry
+        o, m_old, l = carry
         s, mask = _scores(q, k, seg, cq, ck, per_row, causal, window, scale)
-        m = m.at[cq].max(jnp.max(s, axis=-1))  # [N, H, T]; NEG where nothing is seen yet
-        top = m[cq]
+        m = m_old.at[cq].max(jnp.max(s, axis=-1))  # [N, H, T]; NEG where nothing is seen yet
+        top = m[cq]  # [C, H, T]: the new maximum of each pair's query tile
         e = jnp.where(mask, jnp.exp(s - top[..., None]), 0.0)
         pv = jnp.einsum("phqk,phkd->phqd", e.astype(v.dtype), v[ck], preferred_element_type=jnp.float32)
-        # rescale the chunk's tiles to the new maxima (a tile listed twice gets the same value
-        # twice), then add the chunk's terms
-        alpha = jnp.exp(carry[1][cq] - top)  # [C, H, T]: 1 where the maximum did not move
+        # rescale the chunk's tiles to their new maxima (a tile listed twice in the chunk is set
+        # twice to the same value), then add the chunk's terms
+        alpha = jnp.exp(m_old[cq] - top)  # 1 where the maximum did not move
         o = o.at[cq].set(o[cq] * alpha[..., None]).at[cq].add(pv)
         l = l.at[cq].set(l[cq] * alpha).at[cq].add(jnp.sum(e, axis=-1))
         return o, m, l
 
     init = (jnp.zeros((n, h, t, dh), jnp.float32), jnp.full((n, h, t), NEG, jnp.float32), jnp.zeros((n, h, t), jnp.float32))
-    o, m, l = over_pair_chunks(chunk, qi, ki, init)
+    o, m, l = over_pair_chunks(chunk, qi, ki, chunks, init)
     seen = l > 0  # a query in no pair, or padding: output 0, not NaN
     out = o / jnp.where(seen, l, 1.0)[..., None]
     lse = jnp.where(seen, m + jnp.log(jnp.where(seen, l, 1.0)), -NEG)
     return out, lse
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(6, 7, 8, 9))
-def _attend(q, k, v, seg, qi, ki, per_row, causal, window, scale):
-    return _forward(q, k, v, seg, qi, ki, per_row, causal, window, scale)[0].astype(q.dtype)
+@partial(jax.custom_vjp, nondiff_argnums=(7, 8, 9, 10))
+def _attend(q, k, v, seg, qi, ki, chunks, per_row, causal, window, scale):
+    return _forward(q, k, v, seg, qi, ki, chunks, per_row, causal, window, scale)[0].astype(q.dtype)
 
 
-def _attend_fwd(q, k, v, seg, qi, ki, per_row, causal, window, scale):
-    out, lse = _forward(q, k, v, seg, qi, ki, per_row, causal, window, scale)
+def _attend_fwd(q, k, v, seg, qi, ki, chunks, per_row, causal, window, scale):
+    out, lse = _forward(q, k, v, seg, qi, ki, chunks, per_row, causal, window, scale)
     out = out.astype(q.dtype)
-    return out, (q, k, v, seg, qi, ki, out, lse)
+    return out, (q, k, v, seg, qi, ki, chunks, out, lse)
 
 
 def _attend_bwd(per_row, causal, window, scale, residuals, d_out):
     # per chunk of pairs, the probabilities are recomputed from the saved log-sum-exp (in cache:
     # cheaper than keeping [P, H, T, T] from the forward pass); with P = exp(S - lse):
     # dV = P^T dO, dS = P * (dO V^T - rowsum(dO * O)), dQ = dS K * scale, dK = dS^T Q * scale
-    q, k, v, seg, qi, ki, out, lse = residuals
+    q, k, v, seg, qi, ki, chunks, out, lse = residuals
     f32 = lambda x: x.astype(jnp.float32)  # noqa: E731
     do = f32(d_out)
     delta = jnp.sum(do * f32(out), axis=-1)  # [N, H, T]
@@ -206,11 +215,11 @@ def _attend_bwd(per_row, causal, window, scale, residuals, d_out):
         return grads[0].at[cq].add(dq), grads[1].at[ck].add(dk), grads[2].at[ck].add(dv)
 
     zeros = jnp.zeros(q.shape, jnp.float32)
-    dq, dk, dv = over_pair_chunks(chunk, qi, ki, (zeros, zeros, zeros))
-    return dq.astype(q.dtype), dk.astype(k.dtype), dv.astype(v.dtype), None, None, None
+    dq, dk, dv = over_pair_chunks(chunk, qi, ki, chunks, (zeros, zeros, zeros))
+    return dq.astype(q.dtype), dk.astype(k.dtype), dv.astype(v.dtype), None, None, None, None
 
 
 _attend.defvjp(_attend_fwd, _attend_bwd)
 
 
-__all__ = ["computed_pairs", "over_pair_chunks", "tile_attention"]
+__all__ = ["computed_pairs", "over_pair_chunks", "real_chunks", "tile_attention"]
