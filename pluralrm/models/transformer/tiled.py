@@ -15,8 +15,8 @@ exponentials and unnormalised output, each chunk adding its pairs' terms with sc
 per pair on this 2-core CPU; stacking every pair's output ``[P, H, T, Dh]`` and summing it into
 the tiles afterwards (the previous design) spent its time in single-threaded copies, broadcasts
 and elementwise passes over those stacks (one MiniLM layer's attention, forward + backward, on 9
-packed rows of real text: 105-119 ms stacked, 60-64 ms in the carry). The backward pass is written out
-(``jax.custom_vjp``): it keeps only each query's log-sum-exp ``[N, H, T]``, recomputes the
+packed rows of real text: 105-119 ms stacked, 60-64 ms in the carry). The backward pass is
+written out (``jax.custom_vjp``): it keeps only each query's log-sum-exp ``[N, H, T]``, recomputes the
 probabilities chunk by chunk and adds the pairs' query, key and value gradients into their tiles
 in the loop's carry (FlashAttention's backward, per pair). The loop's trip count is dynamic: it
 stops after the last chunk holding a real pair, so padding pairs cost nothing and the packer
@@ -34,6 +34,7 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 NEG = -1e30  # masked scores: finite, so exp(NEG - max) is 0 and no inf - inf appears
 PAIR_CHUNK = 16
@@ -113,8 +114,6 @@ def computed_pairs(tile_pairs) -> int:
     """Tile pairs the attention computes for a packed batch's ``tile_pairs [n, P, 2]`` (numpy):
     each shard's real pairs rounded up to whole chunks of :data:`PAIR_CHUNK`, and every shard
     runs as many chunks as the busiest (the shards' loops run side by side). For FLOP counts."""
-    import numpy as np
-
     real = (np.asarray(tile_pairs)[..., 1] >= 0).sum(axis=-1)
     return int(tile_pairs.shape[0] * -(-real.max(initial=0) // PAIR_CHUNK) * PAIR_CHUNK)
 
@@ -174,7 +173,8 @@ def _forward(q, k, v, seg, qi, ki, chunks, per_row, causal, window, scale):
         l = l.at[cq].set(l[cq] * alpha).at[cq].add(jnp.sum(e, axis=-1))
         return o, m, l
 
-    init = (jnp.zeros((n, h, t, dh), jnp.float32), jnp.full((n, h, t), NEG, jnp.float32), jnp.zeros((n, h, t), jnp.float32))
+    init = (jnp.zeros((n, h, t, dh), jnp.float32), jnp.full((n, h, t), NEG, jnp.float32),
+            jnp.zeros((n, h, t), jnp.float32))
     o, m, l = over_pair_chunks(chunk, qi, ki, chunks, init)
     seen = l > 0  # a query in no pair, or padding: output 0, not NaN
     out = o / jnp.where(seen, l, 1.0)[..., None]
